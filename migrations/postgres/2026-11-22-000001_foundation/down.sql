@@ -1,0 +1,13 @@
+DROP TABLE audit_events;
+DROP FUNCTION audit_append_only();
+DROP TABLE deals;
+DROP TABLE timeline_entries;
+DROP TABLE client_contacts;
+DROP TABLE client_tags;
+DROP TABLE clients;
+DROP TABLE client_statuses;
+DROP TABLE throttle;
+DROP TABLE sessions;
+DROP TABLE setup_tokens;
+DROP TABLE users;
+DROP TABLE teams;

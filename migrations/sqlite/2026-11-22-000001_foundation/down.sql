@@ -1,0 +1,16 @@
+DROP TABLE audit_events;
+DROP TABLE deals;
+DROP TABLE timeline_entries;
+DROP TABLE client_contacts;
+DROP TABLE client_tags;
+DROP TRIGGER clients_fts_update;
+DROP TRIGGER clients_fts_delete;
+DROP TRIGGER clients_fts_insert;
+DROP TABLE clients_fts;
+DROP TABLE clients;
+DROP TABLE client_statuses;
+DROP TABLE throttle;
+DROP TABLE sessions;
+DROP TABLE setup_tokens;
+DROP TABLE users;
+DROP TABLE teams;

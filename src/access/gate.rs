@@ -1,0 +1,605 @@
+//! The door: role check (casbin) → scope → domain call → audit event, in one
+//! pipeline. Reads are returned only after their audit event is stored; writes
+//! commit together with theirs.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::policy::{Action, Object, Policy};
+use super::scope::Scope;
+use crate::audit::{self, Event, Outcome, RequestMeta};
+use crate::clock::Env;
+use crate::crm::clients::{self, Ctx};
+use crate::crm::intake::{self, CallEvent, FormSubmission, IntakeResult};
+use crate::crm::types::*;
+use crate::crm::{CrmError, statuses, timeline};
+use crate::identity::Actor;
+use crate::store::{DbConn, Store, StoreError, write_tx};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    #[error("your role does not allow this")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("not allowed: {0}")]
+    NotAllowed(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The audit event could not be stored, so nothing is returned.
+    #[error("the audit log is unavailable")]
+    AuditUnavailable(#[source] StoreError),
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+enum Failure {
+    Crm(CrmError),
+    Audit(StoreError),
+}
+
+impl From<diesel::result::Error> for Failure {
+    fn from(e: diesel::result::Error) -> Self {
+        Failure::Crm(CrmError::from(e))
+    }
+}
+
+impl From<CrmError> for Failure {
+    fn from(e: CrmError) -> Self {
+        Failure::Crm(e)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Crm(CrmError::Store(e))
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Read,
+    Write,
+}
+
+/// What a domain call reports for the audit event.
+struct Touched<T> {
+    value: T,
+    ids: Vec<String>,
+    detail: serde_json::Value,
+}
+
+fn touched<T>(value: T, ids: Vec<String>, detail: serde_json::Value) -> Touched<T> {
+    Touched { value, ids, detail }
+}
+
+#[derive(Clone)]
+pub struct Gate {
+    store: Store,
+    policy: Arc<Policy>,
+    env: Env,
+    phone_region: Option<String>,
+    intake_owner: Option<String>,
+}
+
+impl Gate {
+    pub fn new(
+        store: Store,
+        policy: Arc<Policy>,
+        env: Env,
+        phone_region: Option<String>,
+        intake_owner: Option<String>,
+    ) -> Gate {
+        Gate {
+            store,
+            policy,
+            env,
+            phone_region,
+            intake_owner,
+        }
+    }
+
+    pub fn policy(&self) -> &Arc<Policy> {
+        &self.policy
+    }
+
+    /// May this actor's role do `act` on `obj` at all? (For showing buttons.)
+    pub fn can(&self, actor: &Actor, obj: Object, act: Action) -> bool {
+        self.policy.reach(actor.role, obj, act).is_some()
+    }
+
+    /// The role check. A refusal is audited here, where it is decided.
+    async fn scope(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+        obj: Object,
+        act: Action,
+        event: &'static str,
+        ids: Vec<String>,
+    ) -> Result<Scope, GateError> {
+        match self.policy.reach(actor.role, obj, act) {
+            Some(reach) => Ok(Scope::for_user(
+                actor.clone(),
+                obj,
+                act,
+                reach,
+                self.policy.clone(),
+            )),
+            None => {
+                let scope = Scope::for_user(
+                    actor.clone(),
+                    obj,
+                    act,
+                    super::Reach::Own,
+                    self.policy.clone(),
+                );
+                let ev = Event::new(event, Outcome::Denied)
+                    .by(scope.who())
+                    .on("client", ids)
+                    .detail(json!({ "reason": "role", "role": actor.role.as_str() }));
+                let (env, meta) = (self.env.clone(), meta.clone());
+                self.store
+                    .run(move |conn| audit::record(conn, &env, &meta, &ev))
+                    .await
+                    .map_err(GateError::AuditUnavailable)?;
+                Err(GateError::Forbidden)
+            }
+        }
+    }
+
+    /// Runs `f` with the scope and records its event; failures are recorded too.
+    async fn pass<T, F>(
+        &self,
+        scope: Scope,
+        meta: &RequestMeta,
+        mode: Mode,
+        event: &'static str,
+        target: Option<String>,
+        f: F,
+    ) -> Result<T, GateError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn, Ctx<'_>, &Scope) -> Result<Touched<T>, CrmError> + Send + 'static,
+    {
+        let env = self.env.clone();
+        let meta = meta.clone();
+        let region = self.phone_region.clone();
+        self.store
+            .run(move |conn| {
+                let ctx = Ctx {
+                    env: &env,
+                    phone_region: region.as_deref(),
+                };
+                let attempt = |conn: &mut DbConn| -> Result<T, Failure> {
+                    let t = f(conn, ctx, &scope)?;
+                    let ev = Event::new(event, Outcome::Ok)
+                        .by(scope.who())
+                        .on("client", t.ids)
+                        .detail(t.detail);
+                    audit::record(conn, &env, &meta, &ev).map_err(Failure::Audit)?;
+                    Ok(t.value)
+                };
+                let result = match mode {
+                    Mode::Read => attempt(conn),
+                    Mode::Write => write_tx(conn, attempt),
+                };
+                match result {
+                    Ok(v) => Ok(v),
+                    Err(Failure::Audit(e)) => Err(GateError::AuditUnavailable(e)),
+                    Err(Failure::Crm(e)) => {
+                        let (outcome, reason) = match &e {
+                            CrmError::OutOfScope => (Outcome::Denied, "outside scope".to_string()),
+                            CrmError::Forbidden(m) => (Outcome::Denied, m.clone()),
+                            CrmError::NotFound => (Outcome::Failed, "not found".into()),
+                            CrmError::Invalid { field, .. } => {
+                                (Outcome::Failed, format!("invalid {field}"))
+                            }
+                            CrmError::Conflict(m) => (Outcome::Failed, m.clone()),
+                            CrmError::Store(_) | CrmError::Internal(_) => {
+                                (Outcome::Failed, "server error".into())
+                            }
+                        };
+                        let ev = Event::new(event, outcome)
+                            .by(scope.who())
+                            .on("client", target)
+                            .detail(json!({ "reason": reason }));
+                        audit::record(conn, &env, &meta, &ev)
+                            .map_err(GateError::AuditUnavailable)?;
+                        Err(match e {
+                            CrmError::OutOfScope | CrmError::NotFound => GateError::NotFound,
+                            CrmError::Forbidden(m) => GateError::NotAllowed(m),
+                            CrmError::Invalid { field, message } => {
+                                GateError::Invalid { field, message }
+                            }
+                            CrmError::Conflict(m) => GateError::Conflict(m),
+                            CrmError::Store(s) => GateError::Store(s),
+                            CrmError::Internal(m) => GateError::Internal(m),
+                        })
+                    }
+                }
+            })
+            .await
+    }
+
+    pub async fn list_clients(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+        query: ListQuery,
+    ) -> Result<Page<ClientSummary>, GateError> {
+        let act = if query.deleted.unwrap_or(false) {
+            Action::Restore
+        } else {
+            Action::List
+        };
+        let scope = self
+            .scope(actor, meta, Object::Client, act, "client.list", vec![])
+            .await?;
+        self.pass(
+            scope,
+            meta,
+            Mode::Read,
+            "client.list",
+            None,
+            move |conn, _ctx, scope| {
+                let page = clients::list(conn, scope, &query)?;
+                let ids = page.items.iter().map(|c| c.id.clone()).collect();
+                let detail = json!({
+                    "q": query.q, "status": query.status, "tag": query.tag,
+                    "deleted": query.deleted, "count": page.items.len(),
+                });
+                Ok(touched(page, ids, detail))
+            },
+        )
+        .await
+    }
+
+    pub async fn client_card(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+        id: &str,
+    ) -> Result<ClientCard, GateError> {
+        let scope = self
+            .scope(
+                actor,
+                meta,
+                Object::Client,
+                Action::Read,
+                "client.read",
+                vec![id.into()],
+            )
+            .await?;
+        let id = id.to_string();
+        self.pass(
+            scope,
+            meta,
+            Mode::Read,
+            "client.read",
+            Some(id.clone()),
+            move |conn, _ctx, scope| {
+                let card = clients::card(conn, scope, &id)?;
+                Ok(touched(card, vec![id], json!({})))
+            },
+        )
+        .await
+    }
+
+    pub async fn create_client(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+        input: NewClient,
+    ) -> Result<Created, GateError> {
+        let scope = self
+            .scope(
+                actor,
+                meta,
+                Object::Client,
+                Action::Create,
+                "client.create",
+                vec![],
+            )
+            .await?;
+        self.pass(
+            scope,
+            meta,
+            Mode::Write,
+            "client.create",
+            None,
+            move |conn, ctx, scope| {
+                let created = clients::create(conn, ctx, scope, &input, None)?;
+                let detail = json!({ "duplicate_of": created.client.duplicate_of });
+                let ids = vec![created.client.id.clone()];
+                Ok(touched(created, ids, detail))
+            },
+        )
+        .await
+    }
+
+    pub async fn update_client(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+        id: &str,
+        patch: ClientPatch,
+    ) -> Result<Client, GateError> {
+        let scope = self
+            .scope(
+                actor,
+                meta,
+                Object::Client,
+                Action::Update,
+                "client.update",
+                vec![id.into()],
+            )
+            .await?;
+        let id = id.to_string();
+        self.pass(
+            scope,
+            meta,
+            Mode::Write,
+            "client.update",
+            Some(id.clone()),
+            move |conn, ctx, scope| {
+                let (client, changes) = clients::update(conn, ctx, scope, &id, &patch)?;
+                Ok(touched(
+                    client,
+                    vec![id],
+                    serde_json::to_value(&changes).unwrap_or_default(),
+                ))
+            },
+        )
+        .await
+    }
+
+    pub async fn delete_client(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+        id: &str,
+    ) -> Result<(), GateError> {
+        let scope = self
+            .scope(
+                actor,
+                meta,
+                Object::Client,
+                Action::Delete,
+                "client.delete",
+                vec![id.into()],
+            )
+            .await?;
+        let id = id.to_string();
+        self.pass(
+            scope,
+            meta,
+            Mode::Write,
+            "client.delete",
+            Some(id.clone()),
+            move |conn, ctx, scope| {
+                clients::delete(conn, ctx, scope, &id)?;
+                Ok(touched((), vec![id], json!({})))
+            },
+        )
+        .await
+    }
+
+    pub async fn restore_client(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+        id: &str,
+    ) -> Result<Client, GateError> {
+        let scope = self
+            .scope(
+                actor,
+                meta,
+                Object::Client,
+                Action::Restore,
+                "client.restore",
+                vec![id.into()],
+            )
+            .await?;
+        let id = id.to_string();
+        self.pass(
+            scope,
+            meta,
+            Mode::Write,
+            "client.restore",
+            Some(id.clone()),
+            move |conn, ctx, scope| {
+                let client = clients::restore(conn, ctx, scope, &id)?;
+                Ok(touched(client, vec![id], json!({})))
+            },
+        )
+        .await
+    }
+
+    pub async fn timeline(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+        id: &str,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<Page<TimelineEntry>, GateError> {
+        let scope = self
+            .scope(
+                actor,
+                meta,
+                Object::Timeline,
+                Action::Read,
+                "timeline.read",
+                vec![id.into()],
+            )
+            .await?;
+        let id = id.to_string();
+        self.pass(
+            scope,
+            meta,
+            Mode::Read,
+            "timeline.read",
+            Some(id.clone()),
+            move |conn, _ctx, scope| {
+                let page = timeline::page(conn, scope, &id, cursor.as_deref(), limit)?;
+                let detail = json!({ "entries": page.items.len() });
+                Ok(touched(page, vec![id], detail))
+            },
+        )
+        .await
+    }
+
+    pub async fn add_timeline(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+        id: &str,
+        input: TimelineInput,
+    ) -> Result<TimelineEntry, GateError> {
+        let scope = self
+            .scope(
+                actor,
+                meta,
+                Object::Timeline,
+                Action::Write,
+                "timeline.add",
+                vec![id.into()],
+            )
+            .await?;
+        let id = id.to_string();
+        self.pass(
+            scope,
+            meta,
+            Mode::Write,
+            "timeline.add",
+            Some(id.clone()),
+            move |conn, ctx, scope| {
+                let entry = timeline::add(conn, ctx, scope, &id, &input)?;
+                let detail = json!({ "entry": entry.id, "kind": entry.kind });
+                Ok(touched(entry, vec![id], detail))
+            },
+        )
+        .await
+    }
+
+    pub async fn upsert_status(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+        status: Status,
+    ) -> Result<Vec<Status>, GateError> {
+        let scope = self
+            .scope(
+                actor,
+                meta,
+                Object::Statuses,
+                Action::Update,
+                "statuses.update",
+                vec![],
+            )
+            .await?;
+        self.pass(
+            scope,
+            meta,
+            Mode::Write,
+            "statuses.update",
+            None,
+            move |conn, _ctx, scope| {
+                statuses::upsert(
+                    conn,
+                    scope,
+                    &status.code,
+                    &status.label,
+                    status.position,
+                    status.active,
+                )?;
+                let detail =
+                    json!({ "code": status.code, "label": status.label, "active": status.active });
+                Ok(touched(statuses::list(conn)?, vec![], detail))
+            },
+        )
+        .await
+    }
+
+    async fn intake_owner(&self) -> Result<Option<String>, GateError> {
+        let configured = self.intake_owner.clone();
+        self.store
+            .run(move |conn| {
+                use crate::store::schema::users;
+                use diesel::prelude::*;
+                let q = users::table
+                    .filter(users::disabled.eq(false))
+                    .select(users::id)
+                    .into_boxed();
+                let q = match &configured {
+                    Some(name) => q.filter(users::username.eq(name.to_lowercase())),
+                    None => q
+                        .filter(users::role.eq("owner"))
+                        .order(users::created_at.asc()),
+                };
+                q.first::<String>(conn).optional().map_err(StoreError::from)
+            })
+            .await
+            .map_err(GateError::Store)
+    }
+
+    pub async fn intake_call(
+        &self,
+        meta: &RequestMeta,
+        call: CallEvent,
+    ) -> Result<IntakeResult, GateError> {
+        let owner = self.intake_owner().await?;
+        let scope = Scope::for_system(
+            "intake-call",
+            Object::Client,
+            Action::Create,
+            self.policy.clone(),
+        );
+        self.pass(
+            scope,
+            meta,
+            Mode::Write,
+            "intake.call",
+            None,
+            move |conn, ctx, scope| {
+                let r = intake::record_call(conn, ctx, scope, &call, owner.as_deref())?;
+                let detail = json!({ "created": r.created, "direction": call.direction });
+                Ok(touched(r.clone(), vec![r.client_id], detail))
+            },
+        )
+        .await
+    }
+
+    pub async fn intake_form(
+        &self,
+        meta: &RequestMeta,
+        form: FormSubmission,
+    ) -> Result<IntakeResult, GateError> {
+        let owner = self.intake_owner().await?;
+        let scope = Scope::for_system(
+            "intake-form",
+            Object::Client,
+            Action::Create,
+            self.policy.clone(),
+        );
+        self.pass(
+            scope,
+            meta,
+            Mode::Write,
+            "intake.form",
+            None,
+            move |conn, ctx, scope| {
+                let r = intake::record_form(conn, ctx, scope, &form, owner.as_deref())?;
+                let detail = json!({ "created": r.created });
+                Ok(touched(r.clone(), vec![r.client_id], detail))
+            },
+        )
+        .await
+    }
+}

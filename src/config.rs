@@ -1,0 +1,451 @@
+//! Configuration: `holdfast.toml`, then `HOLDFAST_*` environment variables, then
+//! `HOLDFAST_*_FILE` secrets. Unknown keys are an error that names the key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    Missing(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    #[error("cannot read secret file {path}: {source}")]
+    SecretFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the SQLite database, generated TLS certificate and keys live.
+    pub data_dir: PathBuf,
+    /// The address users reach the server at; used for links and origin checks.
+    pub public_url: Option<String>,
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub log: LogConfig,
+    pub session: SessionConfig,
+    pub login: LoginConfig,
+    pub intake: IntakeConfig,
+    pub crm: CrmConfig,
+    pub access: AccessConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./holdfast-data"),
+            public_url: None,
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            log: LogConfig::default(),
+            session: SessionConfig::default(),
+            login: LoginConfig::default(),
+            intake: IntakeConfig::default(),
+            crm: CrmConfig::default(),
+            access: AccessConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Serve plain HTTP instead of TLS. Only behind a TLS-terminating reverse proxy.
+    pub plain_http: bool,
+    /// PEM certificate chain; when unset a self-signed one is generated in `data_dir`.
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+    /// Worker threads; 0 means one per core.
+    pub workers: usize,
+    /// Seconds in-flight requests get to finish on SIGTERM.
+    pub shutdown_timeout_secs: u64,
+    /// Take the client address from `X-Forwarded-For`/`Forwarded`. Only behind a
+    /// reverse proxy that sets them; otherwise clients could forge their address.
+    pub trust_forwarded_headers: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            plain_http: false,
+            cert_file: None,
+            key_file: None,
+            body_limit: 256 * 1024,
+            workers: 0,
+            shutdown_timeout_secs: 20,
+            trust_forwarded_headers: false,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `postgres://…` for PostgreSQL, `sqlite://PATH` or a plain path for SQLite.
+    /// Unset: SQLite at `data_dir/holdfast.db`.
+    pub url: Option<SecretString>,
+    /// Connections in the pool; 0 picks a default per backend.
+    pub pool_size: u32,
+}
+
+impl DatabaseConfig {
+    pub fn url_or_default(&self, data_dir: &Path) -> SecretString {
+        match &self.url {
+            Some(url) => url.clone(),
+            None => SecretString::from(format!(
+                "sqlite://{}",
+                data_dir.join("holdfast.db").display()
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable on a terminal, JSON otherwise.
+    #[default]
+    Auto,
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `holdfast=debug,actix_web=info`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Auto,
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    pub idle_timeout_minutes: i64,
+    pub absolute_timeout_hours: i64,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            idle_timeout_minutes: 30,
+            absolute_timeout_hours: 12,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    /// Failed logins allowed per account within the window.
+    pub max_failures_per_account: i32,
+    /// Failed logins allowed per client address within the window.
+    pub max_failures_per_ip: i32,
+    pub window_minutes: i64,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        LoginConfig {
+            max_failures_per_account: 5,
+            max_failures_per_ip: 30,
+            window_minutes: 15,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntakeConfig {
+    /// HMAC-SHA256 key shared with the telephony provider. Unset: the call webhook is off.
+    pub call_secret: Option<SecretString>,
+    /// Username that owns cards created by the intake endpoints; unset: the first owner.
+    pub default_owner: Option<String>,
+    /// Web-form submissions accepted per client address per hour.
+    pub form_per_ip_per_hour: i32,
+    /// Largest accepted web-form body, in bytes.
+    pub form_max_bytes: usize,
+    /// Seconds a signed webhook timestamp stays valid (replay protection).
+    pub call_max_skew_secs: i64,
+}
+
+impl Default for IntakeConfig {
+    fn default() -> Self {
+        IntakeConfig {
+            call_secret: None,
+            default_owner: None,
+            form_per_ip_per_hour: 10,
+            form_max_bytes: 16 * 1024,
+            call_max_skew_secs: 300,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct CrmConfig {
+    /// ISO 3166 region used for phone numbers written without a country code (e.g. "GE").
+    pub default_phone_region: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessConfig {
+    /// Directory with `model.conf` and `policy.csv`; unset: the policies built into the binary.
+    pub policy_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads `path` (or `./holdfast.toml` when present), then the environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::new();
+        match path {
+            Some(p) if !p.exists() => return Err(ConfigError::Missing(p.to_path_buf())),
+            Some(p) => figment = figment.merge(Toml::file_exact(p)),
+            None if Path::new("holdfast.toml").exists() => {
+                figment = figment.merge(Toml::file_exact("holdfast.toml"))
+            }
+            None => {}
+        }
+        Self::from_figment(figment, std::env::vars())
+    }
+
+    /// Layers environment variables (and `*_FILE` secrets) over `figment` and checks it.
+    pub fn from_figment(
+        figment: Figment,
+        vars: impl Iterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut plain = Vec::new();
+        let mut from_files = serde_json::Map::new();
+        for (key, value) in vars {
+            let Some(rest) = key.strip_prefix("HOLDFAST_") else {
+                continue;
+            };
+            if rest == "CONFIG" {
+                continue;
+            }
+            if let Some(secret_key) = rest.strip_suffix("_FILE") {
+                let path = PathBuf::from(&value);
+                let content = std::fs::read_to_string(&path)
+                    .map_err(|source| ConfigError::SecretFile { path, source })?;
+                let path: Vec<String> = secret_key
+                    .split("__")
+                    .map(|s| s.to_ascii_lowercase())
+                    .collect();
+                insert_path(
+                    &mut from_files,
+                    &path,
+                    serde_json::Value::String(content.trim_end().to_string()),
+                );
+            } else {
+                plain.push((rest.to_string(), value));
+            }
+        }
+        let mut from_env = serde_json::Map::new();
+        for (key, value) in plain {
+            let path: Vec<String> = key.split("__").map(|s| s.to_ascii_lowercase()).collect();
+            insert_path(&mut from_env, &path, serde_json::Value::String(value));
+        }
+        let figment = figment
+            .merge(Serialized::defaults(serde_json::Value::Object(from_env)))
+            .merge(Serialized::defaults(serde_json::Value::Object(from_files)));
+        // Lossy: environment values are strings; `"true"` and `"8443"` become typed values.
+        let config: Config = figment
+            .extract_lossy()
+            .map_err(|e| ConfigError::Invalid(describe(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.cert_file.is_some() != self.server.key_file.is_some() {
+            return Err(ConfigError::Invalid(
+                "server.cert_file and server.key_file must be set together".into(),
+            ));
+        }
+        if self.server.body_limit < 1024 {
+            return Err(ConfigError::Invalid(
+                "server.body_limit must be at least 1024 bytes".into(),
+            ));
+        }
+        if self.session.idle_timeout_minutes <= 0 || self.session.absolute_timeout_hours <= 0 {
+            return Err(ConfigError::Invalid(
+                "session timeouts must be positive".into(),
+            ));
+        }
+        if let Some(region) = &self.crm.default_phone_region
+            && region.parse::<phonenumber::country::Id>().is_err()
+        {
+            return Err(ConfigError::Invalid(format!(
+                "crm.default_phone_region: unknown region `{region}`"
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> SecretString {
+        self.database.url_or_default(&self.data_dir)
+    }
+
+    /// The URL printed at start-up and used in one-time links.
+    pub fn base_url(&self) -> String {
+        if let Some(url) = &self.public_url {
+            return url.trim_end_matches('/').to_string();
+        }
+        let scheme = if self.server.plain_http {
+            "http"
+        } else {
+            "https"
+        };
+        format!("{scheme}://{}", self.server.listen)
+    }
+}
+
+fn insert_path(
+    map: &mut serde_json::Map<String, serde_json::Value>,
+    path: &[String],
+    value: serde_json::Value,
+) {
+    match path {
+        [] => {}
+        [last] => {
+            map.insert(last.clone(), value);
+        }
+        [first, rest @ ..] => {
+            let entry = map
+                .entry(first.clone())
+                .or_insert_with(|| serde_json::Value::Object(Default::default()));
+            if !entry.is_object() {
+                *entry = serde_json::Value::Object(Default::default());
+            }
+            if let serde_json::Value::Object(inner) = entry {
+                insert_path(inner, rest, value);
+            }
+        }
+    }
+}
+
+fn describe(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            if key.is_empty() {
+                e.kind.to_string()
+            } else {
+                format!("{key}: {}", e.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn vars(list: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let figment = Figment::new().merge(Toml::string("[server]\nlisten_addr = \"x\"\n"));
+        let err = Config::from_figment(figment, vars(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("listen_addr"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let figment = Figment::new().merge(Toml::string(
+            "[server]\nlisten = \"127.0.0.1:1\"\nplain_http = false\n",
+        ));
+        let config = Config::from_figment(
+            figment,
+            vars(&[
+                ("HOLDFAST_SERVER__LISTEN", "127.0.0.1:9999"),
+                ("HOLDFAST_SERVER__PLAIN_HTTP", "true"),
+                ("HOLDFAST_CONFIG", "ignored.toml"),
+                ("OTHER", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.server.listen.port(), 9999);
+        assert!(config.server.plain_http);
+    }
+
+    #[test]
+    fn unknown_env_key_is_named() {
+        let err = Config::from_figment(Figment::new(), vars(&[("HOLDFAST_SERVR__LISTEN", "x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("servr"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret_path = dir.path().join("secret");
+        std::fs::write(&secret_path, "hunter2-call-secret\n").unwrap();
+        let config = Config::from_figment(
+            Figment::new(),
+            vars(&[
+                (
+                    "HOLDFAST_DATABASE__URL",
+                    "postgres://u:topsecretpw@db/holdfast",
+                ),
+                (
+                    "HOLDFAST_INTAKE__CALL_SECRET_FILE",
+                    secret_path.to_str().unwrap(),
+                ),
+            ]),
+        )
+        .unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("topsecretpw"), "{debug}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert_eq!(
+            config.intake.call_secret.as_ref().unwrap().expose_secret(),
+            "hunter2-call-secret"
+        );
+    }
+
+    #[test]
+    fn default_database_is_sqlite_in_data_dir() {
+        let config = Config::default();
+        assert!(
+            config
+                .database_url()
+                .expose_secret()
+                .starts_with("sqlite://./holdfast-data/")
+        );
+    }
+}

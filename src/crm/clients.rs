@@ -1,0 +1,801 @@
+//! Client cards: create, read, list, update, soft delete and restore, always
+//! within an access scope.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use chrono::{DateTime, NaiveDateTime};
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
+
+use super::types::*;
+use super::{CrmError, contact, search, statuses, text, timeline};
+use crate::access::{Action, Filter, Object, Scope};
+use crate::clock::Env;
+use crate::store::models::clients::{ClientRow, ContactRow, DealRow, NewClientRow, TagRow};
+use crate::store::schema::{client_contacts, client_tags, clients, deals, teams, users};
+use crate::store::{Backend, DbConn};
+
+/// What the domain needs besides the connection and the scope.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    pub env: &'a Env,
+    pub phone_region: Option<&'a str>,
+}
+
+const NAME_MAX: usize = 200;
+const MAX_CONTACTS: usize = 10;
+const MAX_TAGS: usize = 20;
+
+fn require(scope: &Scope, object: Object, actions: &[Action]) -> Result<(), CrmError> {
+    if scope.object() == object && actions.contains(&scope.action()) {
+        Ok(())
+    } else {
+        Err(CrmError::Internal(format!(
+            "scope for {:?}/{:?} used for {:?}/{:?}",
+            scope.object(),
+            scope.action(),
+            object,
+            actions
+        )))
+    }
+}
+
+/// Loads a live (or, for restore, deleted) client the scope covers.
+pub(super) fn load_in_scope(
+    conn: &mut DbConn,
+    scope: &Scope,
+    id: &str,
+    want_deleted: bool,
+) -> Result<ClientRow, CrmError> {
+    if uuid::Uuid::parse_str(id).is_err() {
+        return Err(CrmError::NotFound);
+    }
+    let row: Option<ClientRow> = clients::table
+        .filter(clients::id.eq(id))
+        .select(ClientRow::as_select())
+        .first(conn)
+        .optional()?;
+    let Some(row) = row else {
+        return Err(CrmError::NotFound);
+    };
+    if row.deleted_at.is_some() != want_deleted {
+        return Err(CrmError::NotFound);
+    }
+    if !scope.permits(row.owner_id.as_deref(), row.team_id.as_deref()) {
+        return Err(CrmError::OutOfScope);
+    }
+    Ok(row)
+}
+
+pub fn get(conn: &mut DbConn, scope: &Scope, id: &str) -> Result<Client, CrmError> {
+    require(scope, Object::Client, &[Action::Read])?;
+    let row = load_in_scope(conn, scope, id, false)?;
+    hydrate(conn, row)
+}
+
+pub fn card(conn: &mut DbConn, scope: &Scope, id: &str) -> Result<ClientCard, CrmError> {
+    let client = get(conn, scope, id)?;
+    let timeline = timeline::page_unchecked(conn, &client.id, None, 20)?;
+    let deal_rows: Vec<DealRow> = deals::table
+        .filter(deals::client_id.eq(&client.id))
+        .select(DealRow::as_select())
+        .order(deals::created_at.desc())
+        .limit(50)
+        .load(conn)?;
+    let deals = deal_rows
+        .into_iter()
+        .map(|d| Deal {
+            id: d.id,
+            title: d.title,
+            amount: rust_decimal::Decimal::new(d.amount_e4, 4).normalize(),
+            currency: d.currency,
+            stage: d.stage,
+            expected_close: d.expected_close,
+        })
+        .collect();
+    Ok(ClientCard {
+        client,
+        timeline,
+        deals,
+    })
+}
+
+fn hydrate(conn: &mut DbConn, row: ClientRow) -> Result<Client, CrmError> {
+    let contacts: Vec<ContactRow> = client_contacts::table
+        .filter(client_contacts::client_id.eq(&row.id))
+        .select(ContactRow::as_select())
+        .order(client_contacts::position)
+        .load(conn)?;
+    let tags: Vec<String> = client_tags::table
+        .filter(client_tags::client_id.eq(&row.id))
+        .select(client_tags::tag)
+        .order(client_tags::tag)
+        .load(conn)?;
+    let owner = match &row.owner_id {
+        Some(uid) => users::table
+            .find(uid)
+            .select((users::id, users::display_name))
+            .first::<(String, String)>(conn)
+            .optional()?
+            .map(|(id, name)| UserRef { id, name }),
+        None => None,
+    };
+    let team = match &row.team_id {
+        Some(tid) => teams::table
+            .find(tid)
+            .select((teams::id, teams::name))
+            .first::<(String, String)>(conn)
+            .optional()?
+            .map(|(id, name)| UserRef { id, name }),
+        None => None,
+    };
+    let (mut phones, mut emails) = (Vec::new(), Vec::new());
+    for c in contacts {
+        let entry = Contact {
+            value: c.value,
+            normalized: c.normalized,
+            label: c.label,
+        };
+        if c.kind == "phone" {
+            phones.push(entry);
+        } else {
+            emails.push(entry);
+        }
+    }
+    Ok(Client {
+        kind: ClientKind::parse(&row.kind).unwrap_or(ClientKind::Person),
+        id: row.id,
+        name: row.name,
+        company: row.company,
+        status: row.status,
+        source: row.source,
+        address: row.address,
+        owner,
+        team,
+        tags,
+        phones,
+        emails,
+        duplicate_of: row.duplicate_of,
+        created_at: utc(row.created_at),
+        updated_at: utc(row.updated_at),
+        deleted_at: row.deleted_at.map(utc),
+    })
+}
+
+fn summary(row: ClientRow) -> ClientSummary {
+    ClientSummary {
+        kind: ClientKind::parse(&row.kind).unwrap_or(ClientKind::Person),
+        id: row.id,
+        name: row.name,
+        company: row.company,
+        status: row.status,
+        owner_id: row.owner_id,
+        team_id: row.team_id,
+        duplicate_of: row.duplicate_of,
+        created_at: utc(row.created_at),
+        updated_at: utc(row.updated_at),
+        deleted_at: row.deleted_at.map(utc),
+    }
+}
+
+fn encode_cursor(at: NaiveDateTime, id: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("{}|{id}", at.and_utc().timestamp_micros()))
+}
+
+fn decode_cursor(cursor: &str) -> Result<(NaiveDateTime, String), CrmError> {
+    let bad = || CrmError::invalid("cursor", "is not a cursor this server issued");
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor.as_bytes())
+        .map_err(|_| bad())?;
+    let raw = String::from_utf8(raw).map_err(|_| bad())?;
+    let (micros, id) = raw.split_once('|').ok_or_else(bad)?;
+    let micros: i64 = micros.parse().map_err(|_| bad())?;
+    let at = DateTime::from_timestamp_micros(micros)
+        .ok_or_else(bad)?
+        .naive_utc();
+    uuid::Uuid::parse_str(id).map_err(|_| bad())?;
+    Ok((at, id.to_string()))
+}
+
+/// One page of clients inside the scope, newest first. The scope becomes SQL; each
+/// returned row is checked again with casbin.
+pub fn list(
+    conn: &mut DbConn,
+    scope: &Scope,
+    query: &ListQuery,
+) -> Result<Page<ClientSummary>, CrmError> {
+    let deleted = query.deleted.unwrap_or(false);
+    if deleted {
+        require(scope, Object::Client, &[Action::Restore])?;
+    } else {
+        require(scope, Object::Client, &[Action::List])?;
+    }
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    let backend = conn.backend();
+    let mut q = clients::table.select(ClientRow::as_select()).into_boxed();
+    q = if deleted {
+        q.filter(clients::deleted_at.is_not_null())
+    } else {
+        q.filter(clients::deleted_at.is_null())
+    };
+    q = match scope.filter() {
+        Filter::OwnedBy(owner) => q.filter(clients::owner_id.eq(owner.to_string())),
+        Filter::TeamOrOwnedBy { team, owner } => q.filter(
+            clients::team_id
+                .eq(team.to_string())
+                .or(clients::owner_id.eq(owner.to_string())),
+        ),
+        Filter::Everything => q,
+    };
+    if let Some(status) = query.status.as_deref().filter(|s| !s.is_empty()) {
+        q = q.filter(clients::status.eq(status.to_string()));
+    }
+    if let Some(owner) = query.owner_id.as_deref().filter(|s| !s.is_empty()) {
+        q = q.filter(clients::owner_id.eq(owner.to_string()));
+    }
+    if query.duplicates.unwrap_or(false) {
+        q = q.filter(clients::duplicate_of.is_not_null());
+    }
+    if let Some(tag) = query.tag.as_deref().filter(|s| !s.is_empty()) {
+        q = q.filter(
+            clients::id.eq_any(
+                client_tags::table
+                    .filter(client_tags::tag.eq(tag.to_string()))
+                    .select(client_tags::client_id),
+            ),
+        );
+    }
+    if let Some(text) = query.q.as_deref() {
+        if text.chars().count() > 200 || text.contains('\0') {
+            return Err(CrmError::invalid("q", "at most 200 characters, no NUL"));
+        }
+        let terms = search::terms(text);
+        if !terms.is_empty() {
+            q = match backend {
+                Backend::Sqlite => q.filter(
+                    sql::<Bool>(
+                        "clients.pk IN (SELECT rowid FROM clients_fts WHERE clients_fts MATCH ",
+                    )
+                    .bind::<Text, _>(search::fts5_query(&terms))
+                    .sql(")"),
+                ),
+                Backend::Postgres => q.filter(
+                    sql::<Bool>("clients.search_tsv @@ to_tsquery('simple', ")
+                        .bind::<Text, _>(search::tsquery(&terms))
+                        .sql(")"),
+                ),
+            };
+        }
+    }
+    if let Some(cursor) = query.cursor.as_deref().filter(|c| !c.is_empty()) {
+        let (at, id) = decode_cursor(cursor)?;
+        q = q.filter(
+            clients::created_at
+                .lt(at)
+                .or(clients::created_at.eq(at).and(clients::id.lt(id))),
+        );
+    }
+    let mut rows: Vec<ClientRow> = q
+        .order((clients::created_at.desc(), clients::id.desc()))
+        .limit(i64::from(limit) + 1)
+        .load(conn)?;
+    let next_cursor = if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| encode_cursor(r.created_at, &r.id))
+    } else {
+        None
+    };
+    let before = rows.len();
+    rows.retain(|r| scope.permits(r.owner_id.as_deref(), r.team_id.as_deref()));
+    if rows.len() != before {
+        tracing::error!(
+            dropped = before - rows.len(),
+            "list rows outside the scope were dropped: the SQL scope filter is wrong"
+        );
+    }
+    Ok(Page {
+        items: rows.into_iter().map(summary).collect(),
+        next_cursor,
+    })
+}
+
+struct CleanContacts {
+    rows: Vec<(String, String, String, Option<String>)>, // kind, value, normalized, label
+}
+
+fn clean_contacts(
+    ctx: Ctx<'_>,
+    phones: &[ContactInput],
+    emails: &[ContactInput],
+) -> Result<CleanContacts, CrmError> {
+    if phones.len() > MAX_CONTACTS || emails.len() > MAX_CONTACTS {
+        return Err(CrmError::invalid(
+            "phones",
+            format!("at most {MAX_CONTACTS} phones and {MAX_CONTACTS} emails"),
+        ));
+    }
+    let mut rows = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for p in phones {
+        let value = text::line("phone", p.value(), 40)?;
+        let normalized = contact::normalize_phone(&value, ctx.phone_region)?;
+        let label = text::opt_line("phone label", p.label(), 40)?;
+        if seen.insert(("phone", normalized.clone())) {
+            rows.push(("phone".to_string(), value, normalized, label));
+        }
+    }
+    for e in emails {
+        let value = text::line("email", e.value(), 254)?;
+        let normalized = contact::normalize_email(&value)?;
+        let label = text::opt_line("email label", e.label(), 40)?;
+        if seen.insert(("email", normalized.clone())) {
+            rows.push(("email".to_string(), value, normalized, label));
+        }
+    }
+    Ok(CleanContacts { rows })
+}
+
+fn clean_tags(tags: &[String]) -> Result<Vec<String>, CrmError> {
+    if tags.len() > MAX_TAGS {
+        return Err(CrmError::invalid(
+            "tags",
+            format!("at most {MAX_TAGS} tags"),
+        ));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for t in tags {
+        let t = text::line("tag", t.trim(), 40)?;
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    Ok(out)
+}
+
+fn check_status(conn: &mut DbConn, status: &str) -> Result<String, CrmError> {
+    if statuses::is_active(conn, status)? {
+        Ok(status.to_string())
+    } else {
+        Err(CrmError::invalid(
+            "status",
+            format!(
+                "`{}` is not a status in the list",
+                status.chars().take(40).collect::<String>()
+            ),
+        ))
+    }
+}
+
+/// The owner's user id and team, checked: the user exists, is enabled, can own
+/// clients, and the scope covers a client owned by them.
+fn resolve_owner(
+    conn: &mut DbConn,
+    scope: &Scope,
+    owner_id: &str,
+) -> Result<(String, Option<String>), CrmError> {
+    let found: Option<(String, Option<String>, bool, String)> = users::table
+        .find(owner_id)
+        .select((users::id, users::team_id, users::disabled, users::role))
+        .first(conn)
+        .optional()?;
+    let Some((id, team, disabled, role)) = found else {
+        return Err(CrmError::invalid("owner_id", "no such user"));
+    };
+    if disabled || role == "admin" {
+        return Err(CrmError::invalid(
+            "owner_id",
+            "this user cannot own clients",
+        ));
+    }
+    if !scope.permits(Some(&id), team.as_deref()) {
+        return Err(CrmError::Forbidden(
+            "assigning a client to this user is outside your scope".into(),
+        ));
+    }
+    Ok((id, team))
+}
+
+/// The id of a live client with one of these normalized contacts, if any.
+pub(crate) fn find_duplicate(
+    conn: &mut DbConn,
+    contacts: &[(String, String)],
+    except: Option<&str>,
+) -> Result<Option<String>, CrmError> {
+    for (kind, normalized) in contacts {
+        let mut q = client_contacts::table
+            .inner_join(clients::table.on(clients::id.eq(client_contacts::client_id)))
+            .filter(client_contacts::kind.eq(kind))
+            .filter(client_contacts::normalized.eq(normalized))
+            .filter(clients::deleted_at.is_null())
+            .select(clients::id)
+            .order(clients::created_at.asc())
+            .into_boxed();
+        if let Some(ex) = except {
+            q = q.filter(clients::id.ne(ex.to_string()));
+        }
+        if let Some(id) = q.first::<String>(conn).optional()? {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
+}
+
+fn write_contacts(
+    conn: &mut DbConn,
+    env: &Env,
+    client_id: &str,
+    contacts: &CleanContacts,
+) -> Result<(), CrmError> {
+    diesel::delete(client_contacts::table.filter(client_contacts::client_id.eq(client_id)))
+        .execute(conn)?;
+    for (position, (kind, value, normalized, label)) in contacts.rows.iter().enumerate() {
+        diesel::insert_into(client_contacts::table)
+            .values(ContactRow {
+                id: env.new_id()?.to_string(),
+                client_id: client_id.to_string(),
+                kind: kind.clone(),
+                value: value.clone(),
+                normalized: normalized.clone(),
+                label: label.clone(),
+                position: i32::try_from(position).unwrap_or(i32::MAX),
+            })
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+fn write_tags(conn: &mut DbConn, client_id: &str, tags: &[String]) -> Result<(), CrmError> {
+    diesel::delete(client_tags::table.filter(client_tags::client_id.eq(client_id)))
+        .execute(conn)?;
+    for tag in tags {
+        diesel::insert_into(client_tags::table)
+            .values(TagRow {
+                client_id: client_id.to_string(),
+                tag: tag.clone(),
+            })
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+fn search_document(name: &str, company: Option<&str>, contacts: &CleanContacts) -> String {
+    let phones: Vec<String> = contacts
+        .rows
+        .iter()
+        .filter(|c| c.0 == "phone")
+        .map(|c| c.2.clone())
+        .collect();
+    let emails: Vec<String> = contacts
+        .rows
+        .iter()
+        .filter(|c| c.0 == "email")
+        .map(|c| c.2.clone())
+        .collect();
+    search::document(name, company, &phones, &emails)
+}
+
+/// Creates a client. `default_owner` is used when the input names none and the
+/// scope has no user (automatic intake).
+pub fn create(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    scope: &Scope,
+    input: &NewClient,
+    default_owner: Option<&str>,
+) -> Result<Created, CrmError> {
+    require(scope, Object::Client, &[Action::Create])?;
+    let name = text::line("name", &input.name, NAME_MAX)?;
+    let company = text::opt_line("company", input.company.as_deref(), NAME_MAX)?;
+    let source = text::opt_line("source", input.source.as_deref(), 100)?;
+    let address = text::opt_body("address", input.address.as_deref(), 500)?;
+    let tags = clean_tags(&input.tags)?;
+    let contacts = clean_contacts(ctx, &input.phones, &input.emails)?;
+    let status = check_status(conn, input.status.as_deref().unwrap_or("new"))?;
+    let owner_id = input
+        .owner_id
+        .as_deref()
+        .or(scope.user_id())
+        .or(default_owner);
+    let (owner_id, team_id) = match owner_id {
+        Some(o) => {
+            let (id, team) = resolve_owner(conn, scope, o)?;
+            (Some(id), team)
+        }
+        None => (None, None),
+    };
+    let keys: Vec<(String, String)> = contacts
+        .rows
+        .iter()
+        .map(|c| (c.0.clone(), c.2.clone()))
+        .collect();
+    let duplicate_of = find_duplicate(conn, &keys, None)?;
+    let now = ctx.env.now().naive_utc();
+    let id = ctx.env.new_id()?.to_string();
+    diesel::insert_into(clients::table)
+        .values(NewClientRow {
+            id: id.clone(),
+            kind: input
+                .kind
+                .unwrap_or(ClientKind::Person)
+                .as_str()
+                .to_string(),
+            search_text: search_document(&name, company.as_deref(), &contacts),
+            name,
+            company,
+            status,
+            source,
+            address,
+            owner_id,
+            team_id,
+            duplicate_of: duplicate_of.clone(),
+            created_by: scope.user_id().map(str::to_string),
+            created_at: now,
+            updated_at: now,
+        })
+        .execute(conn)?;
+    write_contacts(conn, ctx.env, &id, &contacts)?;
+    write_tags(conn, &id, &tags)?;
+    timeline::append_system(conn, ctx.env, &id, "created", scope.user_id(), None, None)?;
+    let row = clients::table
+        .filter(clients::id.eq(&id))
+        .select(ClientRow::as_select())
+        .first(conn)?;
+    Ok(Created {
+        client: hydrate(conn, row)?,
+        duplicate: duplicate_of.is_some(),
+    })
+}
+
+pub fn update(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    scope: &Scope,
+    id: &str,
+    patch: &ClientPatch,
+) -> Result<(Client, Changes), CrmError> {
+    require(scope, Object::Client, &[Action::Update])?;
+    let row = load_in_scope(conn, scope, id, false)?;
+    let mut changes = Changes::default();
+    let now = ctx.env.now().naive_utc();
+
+    let name = match &patch.name {
+        Some(n) => text::line("name", n, NAME_MAX)?,
+        None => row.name.clone(),
+    };
+    let company = match &patch.company {
+        Some(c) => text::opt_line("company", c.as_deref(), NAME_MAX)?,
+        None => row.company.clone(),
+    };
+    let source = match &patch.source {
+        Some(s) => text::opt_line("source", s.as_deref(), 100)?,
+        None => row.source.clone(),
+    };
+    let address = match &patch.address {
+        Some(a) => text::opt_body("address", a.as_deref(), 500)?,
+        None => row.address.clone(),
+    };
+    let status = match &patch.status {
+        Some(s) => check_status(conn, s)?,
+        None => row.status.clone(),
+    };
+    let kind = patch
+        .kind
+        .map(|k| k.as_str().to_string())
+        .unwrap_or(row.kind.clone());
+    let tags = patch.tags.as_deref().map(clean_tags).transpose()?;
+
+    let existing: Vec<ContactRow> = client_contacts::table
+        .filter(client_contacts::client_id.eq(&row.id))
+        .select(ContactRow::as_select())
+        .order(client_contacts::position)
+        .load(conn)?;
+    let as_input = |kind: &str| -> Vec<ContactInput> {
+        existing
+            .iter()
+            .filter(|c| c.kind == kind)
+            .map(|c| ContactInput::Labelled {
+                value: c.value.clone(),
+                label: c.label.clone(),
+            })
+            .collect()
+    };
+    let contacts_changed = patch.phones.is_some() || patch.emails.is_some();
+    let contacts = if contacts_changed {
+        let phones = patch.phones.clone().unwrap_or_else(|| as_input("phone"));
+        let emails = patch.emails.clone().unwrap_or_else(|| as_input("email"));
+        Some(clean_contacts(ctx, &phones, &emails)?)
+    } else {
+        None
+    };
+
+    let (owner_id, team_id) = match &patch.owner_id {
+        Some(o) if Some(o) != row.owner_id.as_ref() => {
+            let (id, team) = resolve_owner(conn, scope, o)?;
+            changes.owner = Some((row.owner_id.clone(), Some(id.clone())));
+            (Some(id), team)
+        }
+        _ => (row.owner_id.clone(), row.team_id.clone()),
+    };
+
+    for (field, changed) in [
+        ("name", name != row.name),
+        ("company", company != row.company),
+        ("source", source != row.source),
+        ("address", address != row.address),
+        ("kind", kind != row.kind),
+        ("status", status != row.status),
+        ("owner", changes.owner.is_some()),
+        ("tags", tags.is_some()),
+        ("contacts", contacts_changed),
+    ] {
+        if changed {
+            changes.fields.push(field);
+        }
+    }
+    if status != row.status {
+        changes.status = Some((row.status.clone(), status.clone()));
+    }
+
+    let contacts_for_doc = match &contacts {
+        Some(c) => CleanContacts {
+            rows: c.rows.clone(),
+        },
+        None => CleanContacts {
+            rows: existing
+                .iter()
+                .map(|c| {
+                    (
+                        c.kind.clone(),
+                        c.value.clone(),
+                        c.normalized.clone(),
+                        c.label.clone(),
+                    )
+                })
+                .collect(),
+        },
+    };
+    diesel::update(clients::table.filter(clients::id.eq(&row.id)))
+        .set((
+            clients::name.eq(&name),
+            clients::company.eq(&company),
+            clients::source.eq(&source),
+            clients::address.eq(&address),
+            clients::kind.eq(&kind),
+            clients::status.eq(&status),
+            clients::owner_id.eq(&owner_id),
+            clients::team_id.eq(&team_id),
+            clients::search_text.eq(search_document(
+                &name,
+                company.as_deref(),
+                &contacts_for_doc,
+            )),
+            clients::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    if let Some(c) = &contacts {
+        write_contacts(conn, ctx.env, &row.id, c)?;
+    }
+    if let Some(t) = &tags {
+        write_tags(conn, &row.id, t)?;
+    }
+    if let Some((old, new)) = &changes.status {
+        timeline::append_system(
+            conn,
+            ctx.env,
+            &row.id,
+            "status_change",
+            scope.user_id(),
+            Some(old),
+            Some(new),
+        )?;
+    }
+    if let Some((old, new)) = &changes.owner {
+        let names = user_names(conn)?;
+        let label = |id: &Option<String>| {
+            id.as_ref()
+                .map(|i| names.get(i).cloned().unwrap_or_else(|| i.clone()))
+        };
+        timeline::append_system(
+            conn,
+            ctx.env,
+            &row.id,
+            "owner_change",
+            scope.user_id(),
+            label(old).as_deref(),
+            label(new).as_deref(),
+        )?;
+    }
+    let row = clients::table
+        .filter(clients::id.eq(&row.id))
+        .select(ClientRow::as_select())
+        .first(conn)?;
+    Ok((hydrate(conn, row)?, changes))
+}
+
+/// Soft delete: the card disappears from lists and reads; an owner can restore it.
+pub fn delete(conn: &mut DbConn, ctx: Ctx<'_>, scope: &Scope, id: &str) -> Result<(), CrmError> {
+    require(scope, Object::Client, &[Action::Delete])?;
+    let row = load_in_scope(conn, scope, id, false)?;
+    let now = ctx.env.now().naive_utc();
+    diesel::update(clients::table.filter(clients::id.eq(&row.id)))
+        .set((
+            clients::deleted_at.eq(Some(now)),
+            clients::deleted_by.eq(scope.user_id().map(str::to_string)),
+            clients::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    timeline::append_system(
+        conn,
+        ctx.env,
+        &row.id,
+        "deleted",
+        scope.user_id(),
+        None,
+        None,
+    )?;
+    Ok(())
+}
+
+pub fn restore(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    scope: &Scope,
+    id: &str,
+) -> Result<Client, CrmError> {
+    require(scope, Object::Client, &[Action::Restore])?;
+    let row = load_in_scope(conn, scope, id, true)?;
+    let now = ctx.env.now().naive_utc();
+    diesel::update(clients::table.filter(clients::id.eq(&row.id)))
+        .set((
+            clients::deleted_at.eq(None::<NaiveDateTime>),
+            clients::deleted_by.eq(None::<String>),
+            clients::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    timeline::append_system(
+        conn,
+        ctx.env,
+        &row.id,
+        "restored",
+        scope.user_id(),
+        None,
+        None,
+    )?;
+    let row = clients::table
+        .filter(clients::id.eq(&row.id))
+        .select(ClientRow::as_select())
+        .first(conn)?;
+    hydrate(conn, row)
+}
+
+/// Display names of all users, for labels (the user table is small).
+pub fn user_names(conn: &mut DbConn) -> Result<HashMap<String, String>, CrmError> {
+    Ok(users::table
+        .select((users::id, users::display_name))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trip_and_garbage() {
+        let at = DateTime::from_timestamp_micros(1_700_000_000_123_456)
+            .unwrap()
+            .naive_utc();
+        let id = "6f1c2a52-6f57-4a2e-9a4c-0c6a8d1f0b3e";
+        let c = encode_cursor(at, id);
+        assert_eq!(decode_cursor(&c).unwrap(), (at, id.to_string()));
+        assert!(decode_cursor("not a cursor").is_err());
+        assert!(
+            decode_cursor(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("1|x' OR 1=1"))
+                .is_err()
+        );
+    }
+}

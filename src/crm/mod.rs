@@ -1,0 +1,55 @@
+//! The CRM domain: clients, contacts, timeline, statuses. No HTTP here.
+//! Every function that reads or writes client data takes an `access::Scope`.
+
+pub mod clients;
+pub mod contact;
+pub mod intake;
+pub mod search;
+pub mod statuses;
+pub mod text;
+pub mod timeline;
+pub mod types;
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CrmError {
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    /// Missing, or outside the caller's scope (the two answer alike).
+    #[error("not found")]
+    NotFound,
+    /// The record exists but the caller's scope does not cover it (audited as a
+    /// denial, answered like `NotFound`).
+    #[error("not found")]
+    OutOfScope,
+    #[error("not allowed: {0}")]
+    Forbidden(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl CrmError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        CrmError::Invalid {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for CrmError {
+    fn from(e: diesel::result::Error) -> Self {
+        CrmError::Store(StoreError::Query(e))
+    }
+}
+
+impl From<crate::clock::EntropyError> for CrmError {
+    fn from(e: crate::clock::EntropyError) -> Self {
+        CrmError::Internal(e.to_string())
+    }
+}

@@ -1,0 +1,8 @@
+//! Row types, one file per table.
+
+pub mod audit_events;
+pub mod clients;
+pub mod sessions;
+pub mod teams;
+pub mod throttle;
+pub mod users;

@@ -1,0 +1,176 @@
+//! The one diesel schema for both backends. Backend-only columns (the SQLite FTS5
+//! table, PostgreSQL's generated `search_tsv`) are used through raw SQL only.
+
+diesel::table! {
+    teams (id) {
+        id -> Text,
+        name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        username -> Text,
+        display_name -> Text,
+        password_hash -> Nullable<Text>,
+        role -> Text,
+        team_id -> Nullable<Text>,
+        disabled -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    setup_tokens (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    sessions (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    throttle (key) {
+        key -> Text,
+        window_start -> Timestamp,
+        hits -> Integer,
+    }
+}
+
+diesel::table! {
+    client_statuses (code) {
+        code -> Text,
+        label -> Text,
+        position -> Integer,
+        active -> Bool,
+    }
+}
+
+diesel::table! {
+    clients (pk) {
+        pk -> BigInt,
+        id -> Text,
+        kind -> Text,
+        name -> Text,
+        company -> Nullable<Text>,
+        status -> Text,
+        source -> Nullable<Text>,
+        address -> Nullable<Text>,
+        owner_id -> Nullable<Text>,
+        team_id -> Nullable<Text>,
+        duplicate_of -> Nullable<Text>,
+        search_text -> Text,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+        deleted_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    client_tags (client_id, tag) {
+        client_id -> Text,
+        tag -> Text,
+    }
+}
+
+diesel::table! {
+    client_contacts (id) {
+        id -> Text,
+        client_id -> Text,
+        kind -> Text,
+        value -> Text,
+        normalized -> Text,
+        label -> Nullable<Text>,
+        position -> Integer,
+    }
+}
+
+diesel::table! {
+    timeline_entries (id) {
+        id -> Text,
+        client_id -> Text,
+        kind -> Text,
+        occurred_at -> Timestamp,
+        author_id -> Nullable<Text>,
+        subject -> Nullable<Text>,
+        body -> Nullable<Text>,
+        call_direction -> Nullable<Text>,
+        call_duration_secs -> Nullable<Integer>,
+        call_outcome -> Nullable<Text>,
+        recording_url -> Nullable<Text>,
+        old_value -> Nullable<Text>,
+        new_value -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    deals (id) {
+        id -> Text,
+        client_id -> Text,
+        title -> Text,
+        amount_e4 -> BigInt,
+        currency -> Text,
+        stage -> Text,
+        expected_close -> Nullable<Date>,
+        owner_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_events (seq) {
+        seq -> BigInt,
+        id -> Text,
+        at -> Timestamp,
+        request_id -> Nullable<Text>,
+        actor_id -> Nullable<Text>,
+        actor_role -> Nullable<Text>,
+        session_ref -> Nullable<Text>,
+        action -> Text,
+        object_kind -> Nullable<Text>,
+        object_ids -> Text,
+        object_count -> Integer,
+        outcome -> Text,
+        detail -> Text,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(users -> teams (team_id));
+diesel::joinable!(sessions -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    teams,
+    users,
+    setup_tokens,
+    sessions,
+    throttle,
+    client_statuses,
+    clients,
+    client_tags,
+    client_contacts,
+    timeline_entries,
+    deals,
+    audit_events,
+);

@@ -1,0 +1,22 @@
+//! The JSON API under `/api/v1`, one file per resource.
+
+pub mod clients;
+pub mod health;
+pub mod intake;
+pub mod openapi;
+pub mod session;
+pub mod statuses;
+
+use actix_web::web;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.configure(health::configure)
+        .configure(intake::configure)
+        .service(
+            web::scope("/api/v1")
+                .configure(session::configure)
+                .configure(clients::configure)
+                .configure(statuses::configure)
+                .configure(openapi::configure),
+        );
+}

@@ -1,0 +1,109 @@
+//! Server-rendered pages (askama templates in `templates/`, strings from
+//! `locales/`). No JavaScript build step; `static/app.js` is a small enhancement.
+
+pub mod clients;
+pub mod login;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+
+use super::AppState;
+use super::auth;
+use super::error::ApiError;
+use crate::i18n::Localizer;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/static/app.css", web::get().to(css))
+        .route("/static/app.js", web::get().to(js))
+        .configure(login::configure)
+        .configure(clients::configure);
+}
+
+const APP_CSS: &str = include_str!("../../../static/app.css");
+const APP_JS: &str = include_str!("../../../static/app.js");
+
+async fn css() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(APP_CSS)
+}
+
+async fn js() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(APP_JS)
+}
+
+/// What every page's layout needs.
+pub struct Chrome {
+    pub t: Localizer,
+    /// Display name of the signed-in user, if any.
+    pub user: Option<String>,
+    pub csrf: String,
+}
+
+pub fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, ApiError> {
+    let html = page
+        .render()
+        .map_err(|e| ApiError::Internal(format!("template: {e}")))?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(html))
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    c: Chrome,
+    status: u16,
+    message: String,
+    request_id: &'a str,
+}
+
+/// The HTML form of an `ApiError` (the JSON form is for `/api`).
+pub fn error_page(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    err: &ApiError,
+    request_id: &str,
+) -> HttpResponse {
+    let t = auth::localizer(req, state);
+    let message = match err {
+        ApiError::NotFound => t.t("error-not-found"),
+        ApiError::Forbidden | ApiError::NotAllowed(_) => t.t("error-forbidden"),
+        ApiError::Csrf => t.t("error-csrf"),
+        ApiError::Throttled => t.t("error-throttled"),
+        ApiError::AuditUnavailable | ApiError::Unavailable => t.t("error-unavailable"),
+        ApiError::Internal(_) => t.t("error-internal"),
+        other => other.to_string(),
+    };
+    let page = ErrorPage {
+        c: Chrome {
+            t,
+            user: None,
+            csrf: String::new(),
+        },
+        status: status.as_u16(),
+        message,
+        request_id,
+    };
+    match page.render() {
+        Ok(html) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .body(html),
+        Err(_) => HttpResponse::build(status)
+            .content_type("text/plain; charset=utf-8")
+            .body(format!("{} ({request_id})", status.as_u16())),
+    }
+}
+
+/// A `303 See Other` after a successful form post.
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("Location", location.to_string()))
+        .finish()
+}
