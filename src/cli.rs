@@ -205,9 +205,12 @@ pub fn bootstrap(config: &Config, store: &Store, env: &Env) -> anyhow::Result<()
     Ok(())
 }
 
-async fn serve(config: Config, env: Env) -> anyhow::Result<()> {
+async fn serve(mut config: Config, env: Env) -> anyhow::Result<()> {
     let store = open_store(&config)?;
-    bootstrap(&config, &store, &env)?;
+    let listener = TcpListener::bind(config.server.listen)
+        .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+    // With port 0 the system picks one; links must show the real address.
+    config.server.listen = listener.local_addr()?;
     let tls = if config.server.plain_http {
         tracing::warn!(
             "serving plain HTTP (server.plain_http = true): only safe behind a TLS-terminating reverse proxy"
@@ -223,8 +226,7 @@ async fn serve(config: Config, env: Env) -> anyhow::Result<()> {
         }
         Some(tls.config)
     };
-    let listener = TcpListener::bind(config.server.listen)
-        .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+    bootstrap(&config, &store, &env)?;
     println!("Holdfast is listening on {}", config.base_url());
     let state = AppState::new(config, store, env).await?;
     web::run(state, listener, tls).await?;

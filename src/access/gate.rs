@@ -603,3 +603,42 @@ impl Gate {
         .await
     }
 }
+
+/// The baseline for the benchmark: the same domain calls with neither the policy
+/// check nor the audit write. Compiled only with the `bench` feature, never into
+/// a release build.
+#[cfg(feature = "bench")]
+impl Gate {
+    pub async fn unguarded_card(&self, id: &str) -> Result<ClientCard, GateError> {
+        let scope = Scope::for_system("bench", Object::Client, Action::Read, self.policy.clone());
+        let id = id.to_string();
+        self.store
+            .run(move |conn| {
+                clients::card(conn, &scope, &id).map_err(|e| match e {
+                    CrmError::NotFound | CrmError::OutOfScope => GateError::NotFound,
+                    other => GateError::Internal(other.to_string()),
+                })
+            })
+            .await
+    }
+
+    pub async fn unguarded_list(
+        &self,
+        actor: &Actor,
+        query: ListQuery,
+    ) -> Result<Page<ClientSummary>, GateError> {
+        // The same SQL scope as the guarded list (so the same rows), without casbin or audit.
+        let scope = Scope::for_user(
+            actor.clone(),
+            Object::Client,
+            Action::List,
+            super::Reach::Own,
+            self.policy.clone(),
+        );
+        self.store
+            .run(move |conn| {
+                clients::list(conn, &scope, &query).map_err(|e| GateError::Internal(e.to_string()))
+            })
+            .await
+    }
+}

@@ -26,6 +26,32 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(timeline))
             .route(web::post().to(add_timeline)),
     );
+    #[cfg(feature = "bench")]
+    cfg.route("/bench-baseline/clients", web::get().to(baseline_list))
+        .route("/bench-baseline/clients/{id}", web::get().to(baseline_read));
+}
+
+#[cfg(feature = "bench")]
+async fn baseline_read(
+    state: web::Data<AppState>,
+    _authed: Authed,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.gate.unguarded_card(&id).await?))
+}
+
+#[cfg(feature = "bench")]
+async fn baseline_list(
+    state: web::Data<AppState>,
+    authed: Authed,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(
+        state
+            .gate
+            .unguarded_list(&authed.actor, query.into_inner())
+            .await?,
+    ))
 }
 
 async fn list(
