@@ -1,0 +1,111 @@
+//! The `holdfast` binary as a new user meets it.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn holdfast(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_holdfast"));
+    // Unknown HOLDFAST_* variables are configuration errors, so the test harness's
+    // own variable must not reach the binary. The CLI test keeps to the embedded
+    // default (SQLite); PostgreSQL is covered by the in-process suites.
+    cmd.current_dir(dir)
+        .env_remove("HOLDFAST_CONFIG")
+        .env_remove("HOLDFAST_TEST_DATABASE_URL")
+        .env_remove("HOLDFAST_DATABASE__URL")
+        .env("HOLDFAST_LOG__FORMAT", "json");
+    cmd
+}
+
+#[test]
+fn first_run_serves_tls_prints_setup_link_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = holdfast(dir.path())
+        .args(["serve"])
+        .env("HOLDFAST_SERVER__LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let mut printed = vec![];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let url = loop {
+        assert!(Instant::now() < deadline, "no listening line: {printed:?}");
+        let line = lines.next().expect("server exited").unwrap();
+        printed.push(line.clone());
+        if let Some(url) = line.strip_prefix("Holdfast is listening on ") {
+            break url.to_string();
+        }
+    };
+    let text = printed.join("\n");
+    assert!(text.contains("/setup?code="), "{text}");
+    assert!(text.contains("SHA-256 fingerprint"), "{text}");
+    let data = dir.path().join("holdfast-data");
+    assert!(data.join("holdfast.db").exists());
+    assert!(data.join("tls/holdfast-selfsigned.crt").exists());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(data.join("tls/holdfast-selfsigned.key")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "private key readable by others");
+    assert!(url.starts_with("https://127.0.0.1:"));
+    // It answers over TLS.
+    let out = Command::new("curl").args(["-sk", &format!("{url}/healthz")]).output();
+    if let Ok(out) = out {
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "{\"status\":\"ok\"}");
+    }
+    // Graceful stop on SIGTERM.
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn user_commands_and_config_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = holdfast(dir.path())
+        .args(["user", "add", "--username", "Nino", "--role", "sales", "--team", "north", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"a long enough password\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("added nino (sales), team north"));
+
+    let out = holdfast(dir.path())
+        .args(["user", "add", "--username", "nino", "--role", "sales"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "duplicate user accepted");
+    let out = holdfast(dir.path()).args(["user", "add", "--username", "x", "--role", "king"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown role"));
+
+    let out = holdfast(dir.path()).args(["user", "list"]).output().unwrap();
+    let list = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(list.contains("nino") && list.contains("north") && list.contains("active"), "{list}");
+    let out = holdfast(dir.path()).args(["user", "disable", "--username", "nino"]).output().unwrap();
+    assert!(out.status.success());
+    let out = holdfast(dir.path()).args(["user", "list"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("disabled"));
+
+    std::fs::write(dir.path().join("holdfast.toml"), "[server]\nlisten_adress = \"x\"\n").unwrap();
+    let out = holdfast(dir.path()).args(["migrate"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("listen_adress"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let out = holdfast(dir.path()).args(["--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for cmd in ["serve", "migrate", "init", "user", "demo"] {
+        assert!(help.contains(cmd), "{help}");
+    }
+}

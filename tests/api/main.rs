@@ -1,0 +1,14 @@
+//! Integration tests over the real server (TLS on a loopback port), on SQLite,
+//! or on PostgreSQL when HOLDFAST_TEST_DATABASE_URL is set.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod authz;
+mod bad_input;
+mod cli;
+mod clients;
+mod intake;
+mod scope_property;
+mod security;
+mod store;

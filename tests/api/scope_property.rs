@@ -1,0 +1,143 @@
+//! The SQL scope (lists) and the per-record casbin check (single reads) must give
+//! the same answers for every actor and every ownership layout.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use diesel::prelude::*;
+use holdfast::access::{Gate, GateError, Policy};
+use holdfast::audit::RequestMeta;
+use holdfast::clock::Env;
+use holdfast::crm::types::{ListQuery, NewClient};
+use holdfast::identity::users::{self, NewUser};
+use holdfast::identity::{Actor, Role};
+use holdfast::store::Store;
+use holdfast::store::schema::clients;
+use proptest::prelude::*;
+use secrecy::SecretString;
+
+use crate::support::TestDb;
+
+#[derive(Debug, Clone)]
+struct Layout {
+    users: Vec<(Role, Option<u8>)>,
+    /// (owner index or none, team override: None = owner's team, Some(None) = no team, Some(Some(t)) = team t)
+    clients: Vec<(Option<usize>, Option<Option<u8>>)>,
+}
+
+fn role() -> impl Strategy<Value = Role> {
+    prop_oneof![Just(Role::Sales), Just(Role::Manager), Just(Role::Owner), Just(Role::Admin)]
+}
+
+fn layout() -> impl Strategy<Value = Layout> {
+    (
+        prop::collection::vec((role(), prop::option::of(0u8..2)), 2..6),
+        prop::collection::vec((prop::option::of(0usize..6), prop::option::of(prop::option::of(0u8..2))), 0..14),
+    )
+        .prop_map(|(users, clients)| Layout { users, clients })
+}
+
+async fn check(layout: Layout) {
+    let db = TestDb::new();
+    let store = Store::open(&SecretString::from(db.url.clone()), 2).unwrap();
+    let env = Env::system();
+    let policy = Arc::new(Policy::load(None).await.unwrap());
+    let gate = Gate::new(store.clone(), policy, env.clone(), None, None);
+    let meta = RequestMeta::default();
+    let team_names = ["north", "south"];
+    let mut conn = store.conn().unwrap();
+    let mut actors = vec![];
+    for (i, (role, team)) in layout.users.iter().enumerate() {
+        let user = users::add(
+            &mut conn,
+            &env,
+            NewUser {
+                username: format!("u{i}"),
+                display_name: None,
+                role: *role,
+                team: team.map(|t| team_names[t as usize].to_string()),
+                password: None,
+            },
+        )
+        .unwrap();
+        actors.push(Actor {
+            user_id: user.id,
+            username: user.username,
+            display_name: user.display_name,
+            role: *role,
+            team_id: user.team_id,
+            session_ref: format!("s{i}"),
+        });
+    }
+    let root = {
+        let u = users::add(
+            &mut conn,
+            &env,
+            NewUser { username: "root".into(), display_name: None, role: Role::Owner, team: None, password: None },
+        )
+        .unwrap();
+        Actor { user_id: u.id, username: u.username, display_name: u.display_name, role: Role::Owner, team_id: None, session_ref: "root".into() }
+    };
+    let team_ids: Vec<String> = team_names
+        .iter()
+        .map(|n| users::ensure_team(&mut conn, &env, n).unwrap())
+        .collect();
+    let mut ids = vec![];
+    for (n, (owner, team)) in layout.clients.iter().enumerate() {
+        let created = gate
+            .create_client(&root, &meta, NewClient { name: format!("c{n}"), ..NewClient::default() })
+            .await
+            .unwrap();
+        let id = created.client.id;
+        let owner_actor = owner.and_then(|o| actors.get(o));
+        let owner_id = owner_actor.map(|a| a.user_id.clone());
+        let team_id = match team {
+            None => owner_actor.and_then(|a| a.team_id.clone()),
+            Some(None) => None,
+            Some(Some(t)) => Some(team_ids[*t as usize].clone()),
+        };
+        diesel::update(clients::table.filter(clients::id.eq(&id)))
+            .set((clients::owner_id.eq(owner_id), clients::team_id.eq(team_id)))
+            .execute(&mut conn)
+            .unwrap();
+        ids.push(id);
+    }
+    drop(conn);
+    for actor in &actors {
+        let mut listed = BTreeSet::new();
+        let mut cursor = None;
+        let list_forbidden = loop {
+            let q = ListQuery { limit: Some(5), cursor: cursor.clone(), ..ListQuery::default() };
+            match gate.list_clients(actor, &meta, q).await {
+                Ok(page) => {
+                    listed.extend(page.items.into_iter().map(|c| c.id));
+                    match page.next_cursor {
+                        Some(c) => cursor = Some(c),
+                        None => break false,
+                    }
+                }
+                Err(GateError::Forbidden) => break true,
+                Err(e) => panic!("list: {e}"),
+            }
+        };
+        for id in &ids {
+            let read = gate.client_card(actor, &meta, id).await;
+            match read {
+                Ok(_) => assert!(listed.contains(id), "{actor:?} reads {id} but the list omits it"),
+                Err(GateError::NotFound) => assert!(!listed.contains(id), "{actor:?} lists {id} but cannot read it"),
+                Err(GateError::Forbidden) => assert!(list_forbidden, "{actor:?}: read forbidden, list allowed"),
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+        assert!(listed.iter().all(|l| ids.contains(l)));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, failure_persistence: None, ..ProptestConfig::default() })]
+    #[test]
+    fn sql_scope_matches_per_record_policy(layout in layout()) {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(check(layout));
+    }
+}

@@ -1,0 +1,200 @@
+//! Sessions, login, CSRF, headers: checked from the attacker's side.
+
+use std::time::Instant;
+
+use holdfast::identity::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::support::{PASSWORD, TestServer};
+
+#[tokio::test]
+async fn login_failure_is_the_same_for_unknown_and_known_users() {
+    let s = TestServer::start();
+    s.add_user("nino", Role::Sales, Some("north"));
+    let c = s.client();
+    let mut known = 0.0;
+    let mut unknown = 0.0;
+    let mut bodies = vec![];
+    for i in 0..3 {
+        let t = Instant::now();
+        let (st, body) = c
+            .post("/api/v1/session", json!({"username": "nino", "password": format!("wrong password {i}")}))
+            .await;
+        known += t.elapsed().as_secs_f64();
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+        bodies.push(body["error"]["message"].clone());
+        let t = Instant::now();
+        let (st, body) = c
+            .post("/api/v1/session", json!({"username": format!("ghost{i}"), "password": "wrong password"}))
+            .await;
+        unknown += t.elapsed().as_secs_f64();
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+        bodies.push(body["error"]["message"].clone());
+    }
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "{bodies:?}");
+    // Both paths pay for one argon2 verification; a missing user must not be
+    // answered noticeably faster.
+    let ratio = unknown / known;
+    assert!((0.5..2.0).contains(&ratio), "unknown/known timing ratio {ratio}");
+    let failed = s.audit("login");
+    assert_eq!(failed.iter().filter(|e| e.outcome == "failed").count(), 6);
+}
+
+#[tokio::test]
+async fn login_is_throttled_per_account_and_audited() {
+    let s = TestServer::start();
+    s.add_user("giorgi", Role::Sales, Some("north"));
+    let c = s.client();
+    for _ in 0..5 {
+        let (st, _) = c
+            .post("/api/v1/session", json!({"username": "giorgi", "password": "not the password"}))
+            .await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+    }
+    // Even the right password is refused while the account is throttled.
+    let (st, body) = c
+        .post("/api/v1/session", json!({"username": "giorgi", "password": PASSWORD}))
+        .await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(s.audit("login").iter().any(|e| e.outcome == "denied" && e.detail.contains("throttled")));
+}
+
+#[tokio::test]
+async fn session_cookie_flags_and_logout() {
+    let s = TestServer::start();
+    s.add_user("ana", Role::Sales, Some("north"));
+    let c = s.client();
+    let res = c
+        .raw(Method::POST, "/api/v1/session")
+        .json(&json!({"username": "ana", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let cookie = res
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(cookie.starts_with("__Host-holdfast="), "{cookie}");
+    for flag in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(flag), "{flag} missing in {cookie}");
+    }
+    let body: serde_json::Value = res.json().await.unwrap();
+    let mut c = c;
+    c.csrf = body["csrf_token"].as_str().map(str::to_string);
+    assert_eq!(c.get("/api/v1/session").await.0, StatusCode::OK);
+    assert_eq!(c.delete("/api/v1/session").await.0, StatusCode::NO_CONTENT);
+    assert_eq!(c.get("/api/v1/clients").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(s.audit("logout").len(), 1);
+}
+
+#[tokio::test]
+async fn a_new_login_gets_a_new_token_and_disabling_ends_sessions() {
+    let s = TestServer::start();
+    s.add_user("levan", Role::Sales, Some("north"));
+    let a = s.login("levan").await;
+    let b = s.login("levan").await;
+    assert_ne!(a.csrf, b.csrf, "each login must create a new session");
+    assert_eq!(a.get("/api/v1/clients").await.0, StatusCode::OK);
+    {
+        let mut conn = s.store.conn().unwrap();
+        holdfast::identity::users::disable(&mut conn, &s.env, "levan").unwrap();
+    }
+    assert_eq!(a.get("/api/v1/clients").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(b.get("/api/v1/clients").await.0, StatusCode::UNAUTHORIZED);
+    let (st, _) = s.client().post("/api/v1/session", json!({"username": "levan", "password": PASSWORD})).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn state_changes_need_the_csrf_token_and_refusals_are_audited() {
+    let s = TestServer::start();
+    s.add_user("tamar", Role::Sales, Some("north"));
+    let mut c = s.login("tamar").await;
+    let good = c.csrf.clone();
+    c.csrf = None;
+    let (st, body) = c.post("/api/v1/clients", json!({"name": "No token"})).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "csrf_failed");
+    c.csrf = Some("forged-token".into());
+    assert_eq!(c.post("/api/v1/clients", json!({"name": "Forged"})).await.0, StatusCode::FORBIDDEN);
+    // Another session's token does not work either.
+    s.add_user("other", Role::Sales, Some("north"));
+    c.csrf = s.login("other").await.csrf;
+    assert_eq!(c.post("/api/v1/clients", json!({"name": "Borrowed"})).await.0, StatusCode::FORBIDDEN);
+    // A cross-site request is refused even with the right token.
+    c.csrf = good.clone();
+    let res = c
+        .raw(Method::POST, "/api/v1/clients")
+        .header("origin", "https://evil.example")
+        .json(&json!({"name": "Cross"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = c
+        .raw(Method::POST, "/api/v1/clients")
+        .header("sec-fetch-site", "cross-site")
+        .json(&json!({"name": "Cross"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let rejected = s.audit("csrf.rejected");
+    assert_eq!(rejected.len(), 5, "{rejected:?}");
+    assert!(rejected.iter().all(|e| e.outcome == "denied"));
+    // Nothing was created.
+    let (_, list) = c.get("/api/v1/clients").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 0);
+    assert_eq!(c.post("/api/v1/clients", json!({"name": "With token"})).await.0, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn headers_request_ids_and_health() {
+    let s = TestServer::start();
+    let c = s.client();
+    let res = c.raw(Method::GET, "/healthz").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let h = res.headers();
+    for name in [
+        "strict-transport-security",
+        "content-security-policy",
+        "x-content-type-options",
+        "referrer-policy",
+        "x-frame-options",
+        "x-request-id",
+    ] {
+        assert!(h.contains_key(name), "{name} missing");
+    }
+    assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    assert_eq!(c.get("/readyz").await.0, StatusCode::OK);
+    let res = c.raw(Method::GET, "/api/v1/nowhere").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let id = res.headers()["x-request-id"].to_str().unwrap().to_string();
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["request_id"], id.as_str());
+    assert_eq!(body["error"]["code"], "not_found");
+}
+
+#[tokio::test]
+async fn openapi_describes_the_routes() {
+    let s = TestServer::start();
+    let (st, doc) = s.client().get("/api/v1/openapi.json").await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.0.3");
+    for (path, methods) in [
+        ("/session", &["post", "get", "delete"][..]),
+        ("/clients", &["get", "post"][..]),
+        ("/clients/{id}", &["get", "patch", "delete"][..]),
+        ("/clients/{id}/timeline", &["get", "post"][..]),
+        ("/clients/{id}/restore", &["post"][..]),
+    ] {
+        for m in methods {
+            assert!(doc["paths"][path][m].is_object(), "{m} {path} not described");
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! Test harness: a real server (TLS on a free loopback port) over a fresh
+//! database per test — a SQLite file, or a new PostgreSQL database when
+//! `HOLDFAST_TEST_DATABASE_URL` points at a server.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Once;
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use holdfast::clock::Env;
+use holdfast::config::Config;
+use holdfast::identity::Role;
+use holdfast::identity::users::{self, NewUser};
+use holdfast::store::Store;
+use holdfast::web::{self, AppState};
+use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+static CRYPTO: Once = Once::new();
+
+fn install_crypto() {
+    CRYPTO.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// A database of its own for one test; dropped PostgreSQL databases are removed.
+pub struct TestDb {
+    pub url: String,
+    admin_url: Option<String>,
+    name: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestDb {
+    pub fn new() -> TestDb {
+        let dir = tempfile::tempdir().expect("tempdir");
+        match std::env::var("HOLDFAST_TEST_DATABASE_URL") {
+            Ok(admin) if !admin.is_empty() => {
+                let name = format!("hf_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = PgConnection::establish(&admin).expect("connect to PostgreSQL");
+                diesel::sql_query(format!("CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8'"))
+                    .execute(&mut conn)
+                    .expect("create database");
+                let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin.clone());
+                TestDb {
+                    url: format!("{base}/{name}"),
+                    admin_url: Some(admin),
+                    name: Some(name),
+                    _dir: dir,
+                }
+            }
+            _ => TestDb {
+                url: format!("sqlite://{}", dir.path().join("holdfast.db").display()),
+                admin_url: None,
+                name: None,
+                _dir: dir,
+            },
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.name.is_some()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let (Some(admin), Some(name)) = (&self.admin_url, &self.name)
+            && let Ok(mut conn) = PgConnection::establish(admin)
+        {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn);
+        }
+    }
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub store: Store,
+    pub env: Env,
+    pub db: TestDb,
+    pub data_dir: tempfile::TempDir,
+    pub cert_pem: Vec<u8>,
+    pub config: Config,
+}
+
+pub struct Options {
+    pub call_secret: Option<String>,
+    pub form_per_ip_per_hour: i32,
+    pub body_limit: usize,
+    pub max_failures_per_account: i32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            call_secret: Some("test-call-secret-0123456789".into()),
+            form_per_ip_per_hour: 5,
+            body_limit: 64 * 1024,
+            max_failures_per_account: 5,
+        }
+    }
+}
+
+impl TestServer {
+    pub fn start() -> TestServer {
+        Self::start_with(Options::default())
+    }
+
+    pub fn start_with(opts: Options) -> TestServer {
+        install_crypto();
+        let db = TestDb::new();
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        let mut config = Config::default();
+        config.data_dir = data_dir.path().to_path_buf();
+        config.database.url = Some(SecretString::from(db.url.clone()));
+        config.database.pool_size = 4;
+        config.server.workers = 1;
+        config.server.body_limit = opts.body_limit;
+        config.intake.call_secret = opts.call_secret.map(SecretString::from);
+        config.intake.form_per_ip_per_hour = opts.form_per_ip_per_hour;
+        config.login.max_failures_per_account = opts.max_failures_per_account;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        config.server.listen = listener.local_addr().expect("addr");
+        let store = Store::open(&config.database_url(), 4).expect("open store");
+        let env = Env::system();
+        let tls = web::tls::load(&config).expect("tls");
+        let cert_path: PathBuf = data_dir.path().join("tls/holdfast-selfsigned.crt");
+        let cert_pem = std::fs::read(&cert_path).expect("cert");
+        let base = format!("https://localhost:{}", config.server.listen.port());
+        let (cfg2, store2, env2) = (config.clone(), store.clone(), env.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let state = AppState::new(cfg2, store2, env2).await.expect("state");
+                tx.send(()).expect("ready");
+                web::run(state, listener, Some(tls.config)).await.expect("server");
+            });
+        });
+        rx.recv().expect("server started");
+        TestServer {
+            base,
+            store,
+            env,
+            db,
+            data_dir,
+            cert_pem,
+            config,
+        }
+    }
+
+    pub fn add_user(&self, username: &str, role: Role, team: Option<&str>) -> String {
+        let mut conn = self.store.conn().expect("conn");
+        users::add(
+            &mut conn,
+            &self.env,
+            NewUser {
+                username: username.into(),
+                display_name: None,
+                role,
+                team: team.map(str::to_string),
+                password: Some(SecretString::from(PASSWORD)),
+            },
+        )
+        .expect("add user")
+        .id
+    }
+
+    /// An HTTP client that trusts this server's certificate (real verification).
+    pub fn client(&self) -> Client {
+        let cert = reqwest::Certificate::from_pem(&self.cert_pem).expect("cert");
+        let http = reqwest::Client::builder()
+            .add_root_certificate(cert)
+            .cookie_store(true)
+            .build()
+            .expect("client");
+        Client {
+            http,
+            base: self.base.clone(),
+            csrf: None,
+        }
+    }
+
+    pub async fn login(&self, username: &str) -> Client {
+        let mut c = self.client();
+        let (status, body) = c
+            .send(Method::POST, "/api/v1/session", Some(json!({"username": username, "password": PASSWORD})))
+            .await;
+        assert_eq!(status, StatusCode::OK, "login {username}: {body}");
+        c.csrf = body["csrf_token"].as_str().map(str::to_string);
+        c
+    }
+
+    /// Audit events, newest first, for checks from the attacker's side.
+    pub fn audit(&self, action: &str) -> Vec<holdfast::store::models::audit_events::AuditRow> {
+        let mut conn = self.store.conn().expect("conn");
+        holdfast::audit::search(
+            &mut conn,
+            &holdfast::audit::Query {
+                action: Some(action.into()),
+                limit: 1000,
+                ..Default::default()
+            },
+        )
+        .expect("audit")
+    }
+}
+
+pub struct Client {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub csrf: Option<String>,
+}
+
+impl Client {
+    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.http.request(method.clone(), format!("{}{path}", self.base));
+        if method != Method::GET
+            && let Some(csrf) = &self.csrf
+        {
+            req = req.header("x-csrf-token", csrf);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        let text = res.text().await.expect("body");
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.send(Method::DELETE, path, None).await
+    }
+
+    /// Raw request for malformed bodies and odd headers.
+    pub fn raw(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(csrf) = &self.csrf {
+            req = req.header("x-csrf-token", csrf);
+        }
+        req
+    }
+
+    pub async fn create_client(&self, body: Value) -> String {
+        let (status, v) = self.post("/api/v1/clients", body).await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        v["client"]["id"].as_str().expect("id").to_string()
+    }
+}
