@@ -36,13 +36,27 @@ async fn authorization_matrix() {
     let s = TestServer::start();
     let ids = [
         ("sales", s.add_user("sales.n1", Role::Sales, Some("north"))),
-        ("sales.n2", s.add_user("sales.n2", Role::Sales, Some("north"))),
-        ("sales.s1", s.add_user("sales.s1", Role::Sales, Some("south"))),
-        ("manager", s.add_user("manager.n", Role::Manager, Some("north"))),
+        (
+            "sales.n2",
+            s.add_user("sales.n2", Role::Sales, Some("north")),
+        ),
+        (
+            "sales.s1",
+            s.add_user("sales.s1", Role::Sales, Some("south")),
+        ),
+        (
+            "manager",
+            s.add_user("manager.n", Role::Manager, Some("north")),
+        ),
         ("owner", s.add_user("boss", Role::Owner, Some("north"))),
         ("admin", s.add_user("it", Role::Admin, Some("north"))),
     ];
-    let id_of = |k: &str| ids.iter().find(|(n, _)| *n == k).map(|(_, id)| id.clone()).unwrap();
+    let id_of = |k: &str| {
+        ids.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, id)| id.clone())
+            .unwrap()
+    };
     let login_of = |role: &str| match role {
         "sales" => "sales.n1",
         "manager" => "manager.n",
@@ -74,18 +88,29 @@ async fn authorization_matrix() {
             assert_eq!(list_status, StatusCode::FORBIDDEN, "admin list");
         }
         let got_update = actor
-            .patch(&format!("/api/v1/clients/{id}"), json!({"source": "matrix"}))
+            .patch(
+                &format!("/api/v1/clients/{id}"),
+                json!({"source": "matrix"}),
+            )
             .await
             .0
             .as_u16();
-        let got_delete = actor.delete(&format!("/api/v1/clients/{id}")).await.0.as_u16();
+        let got_delete = actor
+            .delete(&format!("/api/v1/clients/{id}"))
+            .await
+            .0
+            .as_u16();
         let got = (got_read, got_listed, got_update, got_delete);
         let want = (*read, *listed, *update, *delete);
         if got != want {
             failures.push(format!("{role} {target:?}: got {got:?}, want {want:?}"));
         }
     }
-    assert!(failures.is_empty(), "matrix mismatches:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "matrix mismatches:\n{}",
+        failures.join("\n")
+    );
     // Every refusal is in the audit log: out-of-scope reads as denials, role refusals too.
     let reads = s.audit("client.read");
     let denied_reads = reads.iter().filter(|e| e.outcome == "denied").count();
@@ -107,30 +132,59 @@ async fn sales_cannot_move_clients_to_themselves_or_away() {
     let s1 = s.add_user("sales.s1", Role::Sales, Some("south"));
     s.add_user("boss", Role::Owner, None);
     let boss = s.login("boss").await;
-    let theirs = boss.create_client(json!({"name": "Colleague's client", "owner_id": n2})).await;
-    let mine = boss.create_client(json!({"name": "My client", "owner_id": n1})).await;
+    let theirs = boss
+        .create_client(json!({"name": "Colleague's client", "owner_id": n2}))
+        .await;
+    let mine = boss
+        .create_client(json!({"name": "My client", "owner_id": n1}))
+        .await;
     let sales = s.login("sales.n1").await;
     // Taking a colleague's client: it is invisible, so 404.
-    let (st, _) = sales.patch(&format!("/api/v1/clients/{theirs}"), json!({"owner_id": n1})).await;
+    let (st, _) = sales
+        .patch(
+            &format!("/api/v1/clients/{theirs}"),
+            json!({"owner_id": n1}),
+        )
+        .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     // Creating a client owned by someone else, or giving one away: refused.
-    let (st, _) = sales.post("/api/v1/clients", json!({"name": "x", "owner_id": n2})).await;
+    let (st, _) = sales
+        .post("/api/v1/clients", json!({"name": "x", "owner_id": n2}))
+        .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
-    let (st, _) = sales.patch(&format!("/api/v1/clients/{mine}"), json!({"owner_id": n2})).await;
+    let (st, _) = sales
+        .patch(&format!("/api/v1/clients/{mine}"), json!({"owner_id": n2}))
+        .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     // A manager reassigns within the team, not outside it.
     let manager = s.login("manager.n").await;
-    let (st, body) = manager.patch(&format!("/api/v1/clients/{mine}"), json!({"owner_id": n2})).await;
+    let (st, body) = manager
+        .patch(&format!("/api/v1/clients/{mine}"), json!({"owner_id": n2}))
+        .await;
     assert_eq!(st, StatusCode::OK, "{body}");
     assert_eq!(body["owner"]["id"], n2.as_str());
-    let (st, _) = manager.patch(&format!("/api/v1/clients/{mine}"), json!({"owner_id": s1})).await;
+    let (st, _) = manager
+        .patch(&format!("/api/v1/clients/{mine}"), json!({"owner_id": s1}))
+        .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
-    let (st, _) = manager.patch(&format!("/api/v1/clients/{mine}"), json!({"owner_id": mgr})).await;
+    let (st, _) = manager
+        .patch(&format!("/api/v1/clients/{mine}"), json!({"owner_id": mgr}))
+        .await;
     assert_eq!(st, StatusCode::OK);
     // The owner change is on the timeline and in the audit log.
     let (_, tl) = boss.get(&format!("/api/v1/clients/{mine}/timeline")).await;
-    assert!(tl["items"].as_array().unwrap().iter().any(|e| e["kind"] == "owner_change"));
-    assert!(s.audit("client.update").iter().any(|e| e.outcome == "denied"));
+    assert!(
+        tl["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "owner_change")
+    );
+    assert!(
+        s.audit("client.update")
+            .iter()
+            .any(|e| e.outcome == "denied")
+    );
 }
 
 #[tokio::test]
@@ -141,14 +195,18 @@ async fn paging_never_leaves_the_scope() {
     s.add_user("boss", Role::Owner, None);
     let boss = s.login("boss").await;
     for i in 0..7 {
-        boss.create_client(json!({"name": format!("Mine {i}"), "owner_id": n1})).await;
-        boss.create_client(json!({"name": format!("Theirs {i}"), "owner_id": n2})).await;
+        boss.create_client(json!({"name": format!("Mine {i}"), "owner_id": n1}))
+            .await;
+        boss.create_client(json!({"name": format!("Theirs {i}"), "owner_id": n2}))
+            .await;
     }
     let sales = s.login("sales.n1").await;
     let mut seen = vec![];
     let mut cursor = String::new();
     loop {
-        let (st, page) = sales.get(&format!("/api/v1/clients?limit=3&cursor={cursor}")).await;
+        let (st, page) = sales
+            .get(&format!("/api/v1/clients?limit=3&cursor={cursor}"))
+            .await;
         assert_eq!(st, StatusCode::OK);
         for c in page["items"].as_array().unwrap() {
             assert_eq!(c["owner_id"], n1.as_str());

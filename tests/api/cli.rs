@@ -46,16 +46,24 @@ fn first_run_serves_tls_prints_setup_link_and_stops_on_sigterm() {
     assert!(data.join("holdfast.db").exists());
     assert!(data.join("tls/holdfast-selfsigned.crt").exists());
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(data.join("tls/holdfast-selfsigned.key")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(data.join("tls/holdfast-selfsigned.key"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o077, 0, "private key readable by others");
     assert!(url.starts_with("https://127.0.0.1:"));
     // It answers over TLS.
-    let out = Command::new("curl").args(["-sk", &format!("{url}/healthz")]).output();
+    let out = Command::new("curl")
+        .args(["-sk", &format!("{url}/healthz")])
+        .output();
     if let Ok(out) = out {
         assert_eq!(String::from_utf8_lossy(&out.stdout), "{\"status\":\"ok\"}");
     }
     // Graceful stop on SIGTERM.
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -72,14 +80,33 @@ fn first_run_serves_tls_prints_setup_link_and_stops_on_sigterm() {
 fn user_commands_and_config_errors() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = holdfast(dir.path())
-        .args(["user", "add", "--username", "Nino", "--role", "sales", "--team", "north", "--password-stdin"])
+        .args([
+            "user",
+            "add",
+            "--username",
+            "Nino",
+            "--role",
+            "sales",
+            "--team",
+            "north",
+            "--password-stdin",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"a long enough password\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long enough password\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("added nino (sales), team north"));
 
     let out = holdfast(dir.path())
@@ -87,21 +114,44 @@ fn user_commands_and_config_errors() {
         .output()
         .unwrap();
     assert!(!out.status.success(), "duplicate user accepted");
-    let out = holdfast(dir.path()).args(["user", "add", "--username", "x", "--role", "king"]).output().unwrap();
+    let out = holdfast(dir.path())
+        .args(["user", "add", "--username", "x", "--role", "king"])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown role"));
 
-    let out = holdfast(dir.path()).args(["user", "list"]).output().unwrap();
+    let out = holdfast(dir.path())
+        .args(["user", "list"])
+        .output()
+        .unwrap();
     let list = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(list.contains("nino") && list.contains("north") && list.contains("active"), "{list}");
-    let out = holdfast(dir.path()).args(["user", "disable", "--username", "nino"]).output().unwrap();
+    assert!(
+        list.contains("nino") && list.contains("north") && list.contains("active"),
+        "{list}"
+    );
+    let out = holdfast(dir.path())
+        .args(["user", "disable", "--username", "nino"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    let out = holdfast(dir.path()).args(["user", "list"]).output().unwrap();
+    let out = holdfast(dir.path())
+        .args(["user", "list"])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("disabled"));
 
-    std::fs::write(dir.path().join("holdfast.toml"), "[server]\nlisten_adress = \"x\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("holdfast.toml"),
+        "[server]\nlisten_adress = \"x\"\n",
+    )
+    .unwrap();
     let out = holdfast(dir.path()).args(["migrate"]).output().unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("listen_adress"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("listen_adress"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let out = holdfast(dir.path()).args(["--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);

@@ -31,13 +31,30 @@ async fn names_in_any_script_round_trip_and_are_searchable() {
     }
     for (name, id) in NAMES.iter().zip(&ids) {
         // Search by the first word's prefix, in its own script.
-        let first: String = name.split_whitespace().next().unwrap().chars().take(3).collect();
+        let first: String = name
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .chars()
+            .take(3)
+            .collect();
         let (st, page) = c
-            .get(&format!("/api/v1/clients?q={}", urlencoding::encode(&first)))
+            .get(&format!(
+                "/api/v1/clients?q={}",
+                urlencoding::encode(&first)
+            ))
             .await;
         assert_eq!(st, StatusCode::OK);
-        let found: Vec<&str> = page["items"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
-        assert!(found.contains(&id.as_str()), "searching {first:?} for {name}: {page}");
+        let found: Vec<&str> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap())
+            .collect();
+        assert!(
+            found.contains(&id.as_str()),
+            "searching {first:?} for {name}: {page}"
+        );
     }
 }
 
@@ -52,16 +69,36 @@ async fn search_by_phone_email_and_company() {
             "phones": ["+995 555 12 34 56"], "emails": ["Nino.B@Example.GE"]
         }))
         .await;
-    c.create_client(json!({"name": "Someone else", "phones": ["+998 90 123 45 67"]})).await;
-    for q in ["555 12 34", "+995555123456", "nino.b@example.ge", "example", "kavkaz", "logist"] {
-        let (_, page) = c.get(&format!("/api/v1/clients?q={}", urlencoding::encode(q))).await;
+    c.create_client(json!({"name": "Someone else", "phones": ["+998 90 123 45 67"]}))
+        .await;
+    for q in [
+        "555 12 34",
+        "+995555123456",
+        "nino.b@example.ge",
+        "example",
+        "kavkaz",
+        "logist",
+    ] {
+        let (_, page) = c
+            .get(&format!("/api/v1/clients?q={}", urlencoding::encode(q)))
+            .await;
         let items = page["items"].as_array().unwrap();
         assert_eq!(items.len(), 1, "{q}: {page}");
         assert_eq!(items[0]["id"], id.as_str());
     }
     // Search syntax in the query is plain text, never an error or an injection.
-    for q in ["\"", "'; DROP TABLE clients; --", "NEAR(a b)", "a OR b", "*", "-x", "é\u{301}"] {
-        let (st, _) = c.get(&format!("/api/v1/clients?q={}", urlencoding::encode(q))).await;
+    for q in [
+        "\"",
+        "'; DROP TABLE clients; --",
+        "NEAR(a b)",
+        "a OR b",
+        "*",
+        "-x",
+        "é\u{301}",
+    ] {
+        let (st, _) = c
+            .get(&format!("/api/v1/clients?q={}", urlencoding::encode(q)))
+            .await;
         assert_eq!(st, StatusCode::OK, "{q}");
     }
 }
@@ -73,24 +110,37 @@ async fn phones_and_emails_are_normalised_and_duplicates_flagged() {
     s.add_user("sales.s1", Role::Sales, Some("south"));
     let a = s.login("sales.n1").await;
     let (st, created) = a
-        .post("/api/v1/clients", json!({"name": "First", "phones": ["00995 555-12-34-56"], "emails": [" A@B.GE "]}))
+        .post(
+            "/api/v1/clients",
+            json!({"name": "First", "phones": ["00995 555-12-34-56"], "emails": [" A@B.GE "]}),
+        )
         .await;
     assert_eq!(st, StatusCode::CREATED);
     assert_eq!(created["duplicate"], false);
-    assert_eq!(created["client"]["phones"][0]["normalized"], "+995555123456");
+    assert_eq!(
+        created["client"]["phones"][0]["normalized"],
+        "+995555123456"
+    );
     assert_eq!(created["client"]["emails"][0]["normalized"], "a@b.ge");
     assert_eq!(created["client"]["owner"]["id"], n1.as_str());
     // Someone in another team enters the same person: flagged, not silently doubled.
     let b = s.login("sales.s1").await;
     let (st, dup) = b
-        .post("/api/v1/clients", json!({"name": "Same person", "phones": ["+995555123456"]}))
+        .post(
+            "/api/v1/clients",
+            json!({"name": "Same person", "phones": ["+995555123456"]}),
+        )
         .await;
     assert_eq!(st, StatusCode::CREATED);
     assert_eq!(dup["duplicate"], true);
     let (_, flagged) = b.get("/api/v1/clients?duplicates=true").await;
     assert_eq!(flagged["items"].as_array().unwrap().len(), 1);
     // The audit event names the match, for the owner to review.
-    assert!(s.audit("client.create").iter().any(|e| e.detail.contains(created["client"]["id"].as_str().unwrap())));
+    assert!(
+        s.audit("client.create")
+            .iter()
+            .any(|e| e.detail.contains(created["client"]["id"].as_str().unwrap()))
+    );
 }
 
 #[tokio::test]
@@ -105,14 +155,49 @@ async fn timeline_newest_first_with_status_changes() {
             "recording_url": "https://pbx.example/rec/1.mp3", "occurred_at": "2026-01-02T10:00:00Z"}))
         .await;
     assert_eq!(st, StatusCode::CREATED, "{call}");
-    assert_eq!(c.post(&path, json!({"kind": "email", "subject": "Offer", "body": "Attached"})).await.0, StatusCode::CREATED);
-    assert_eq!(c.post(&path, json!({"kind": "meeting", "subject": "Visit"})).await.0, StatusCode::CREATED);
-    assert_eq!(c.post(&path, json!({"kind": "note", "body": "Prefers WhatsApp"})).await.0, StatusCode::CREATED);
-    let (st, _) = c.patch(&format!("/api/v1/clients/{id}"), json!({"status": "hot"})).await;
+    assert_eq!(
+        c.post(
+            &path,
+            json!({"kind": "email", "subject": "Offer", "body": "Attached"})
+        )
+        .await
+        .0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        c.post(&path, json!({"kind": "meeting", "subject": "Visit"}))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        c.post(&path, json!({"kind": "note", "body": "Prefers WhatsApp"}))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    let (st, _) = c
+        .patch(&format!("/api/v1/clients/{id}"), json!({"status": "hot"}))
+        .await;
     assert_eq!(st, StatusCode::OK);
     let (_, tl) = c.get(&path).await;
-    let kinds: Vec<&str> = tl["items"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["status_change", "note", "meeting", "email", "created", "call"]);
+    let kinds: Vec<&str> = tl["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "status_change",
+            "note",
+            "meeting",
+            "email",
+            "created",
+            "call"
+        ]
+    );
     assert_eq!(tl["items"][0]["old_value"], "new");
     assert_eq!(tl["items"][0]["new_value"], "hot");
     // Paging the timeline.
@@ -131,17 +216,34 @@ async fn soft_delete_and_owner_restore() {
     let sales = s.login("sales.n1").await;
     let id = sales.create_client(json!({"name": "To delete"})).await;
     let manager = s.login("manager.n").await;
-    assert_eq!(manager.delete(&format!("/api/v1/clients/{id}")).await.0, StatusCode::NO_CONTENT);
-    assert_eq!(sales.get(&format!("/api/v1/clients/{id}")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        manager.delete(&format!("/api/v1/clients/{id}")).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        sales.get(&format!("/api/v1/clients/{id}")).await.0,
+        StatusCode::NOT_FOUND
+    );
     let (_, list) = sales.get("/api/v1/clients").await;
     assert!(list["items"].as_array().unwrap().is_empty());
     // Only an owner sees the deleted list and restores.
-    assert_eq!(sales.get("/api/v1/clients?deleted=true").await.0, StatusCode::FORBIDDEN);
-    assert_eq!(manager.post(&format!("/api/v1/clients/{id}/restore"), json!({})).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        sales.get("/api/v1/clients?deleted=true").await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        manager
+            .post(&format!("/api/v1/clients/{id}/restore"), json!({}))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
     let boss = s.login("boss").await;
     let (_, deleted) = boss.get("/api/v1/clients?deleted=true").await;
     assert_eq!(deleted["items"][0]["id"], id.as_str());
-    let (st, restored) = boss.post(&format!("/api/v1/clients/{id}/restore"), json!({})).await;
+    let (st, restored) = boss
+        .post(&format!("/api/v1/clients/{id}/restore"), json!({}))
+        .await;
     assert_eq!(st, StatusCode::OK, "{restored}");
     assert_eq!(restored["owner"]["id"], n1.as_str());
     let (_, card) = sales.get(&format!("/api/v1/clients/{id}")).await;
@@ -163,16 +265,40 @@ async fn owners_edit_the_status_list() {
     let boss = s.login("boss").await;
     let sales = s.login("sales.n1").await;
     let (st, list) = boss
-        .send(reqwest::Method::PUT, "/api/v1/statuses/partner", Some(json!({"label": "Partner", "position": 8})))
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/statuses/partner",
+            Some(json!({"label": "Partner", "position": 8})),
+        )
         .await;
     assert_eq!(st, StatusCode::OK, "{list}");
-    assert!(list.as_array().unwrap().iter().any(|s| s["code"] == "partner"));
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["code"] == "partner")
+    );
     let (st, _) = sales
-        .send(reqwest::Method::PUT, "/api/v1/statuses/mine", Some(json!({"label": "Mine"})))
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/statuses/mine",
+            Some(json!({"label": "Mine"})),
+        )
         .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
-    assert_eq!(sales.post("/api/v1/clients", json!({"name": "P", "status": "partner"})).await.0, StatusCode::CREATED);
-    let (st, body) = sales.post("/api/v1/clients", json!({"name": "P", "status": "nonsense"})).await;
+    assert_eq!(
+        sales
+            .post("/api/v1/clients", json!({"name": "P", "status": "partner"}))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    let (st, body) = sales
+        .post(
+            "/api/v1/clients",
+            json!({"name": "P", "status": "nonsense"}),
+        )
+        .await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["error"]["field"], "status");
 }
@@ -192,7 +318,9 @@ async fn the_read_fails_closed_when_the_audit_log_cannot_be_written() {
                 "CREATE TRIGGER block_audit BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION block_audit()",
             ]
         } else {
-            vec!["CREATE TRIGGER block_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'disk full'); END"]
+            vec![
+                "CREATE TRIGGER block_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+            ]
         };
         for q in sql {
             diesel::sql_query(q).execute(&mut *conn).unwrap();
@@ -206,14 +334,23 @@ async fn the_read_fails_closed_when_the_audit_log_cannot_be_written() {
     assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE);
     assert!(!body.to_string().contains("Secret Client Name"));
     // A write whose audit event cannot be stored does not happen either.
-    let (st, _) = c.patch(&format!("/api/v1/clients/{id}"), json!({"name": "Renamed"})).await;
+    let (st, _) = c
+        .patch(&format!("/api/v1/clients/{id}"), json!({"name": "Renamed"}))
+        .await;
     assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE);
     {
         use diesel::RunQueryDsl;
         let mut conn = s.store.conn().unwrap();
-        diesel::sql_query("DROP TRIGGER block_audit".to_string() + if s.db.is_postgres() { " ON audit_events" } else { "" })
-            .execute(&mut *conn)
-            .unwrap();
+        diesel::sql_query(
+            "DROP TRIGGER block_audit".to_string()
+                + if s.db.is_postgres() {
+                    " ON audit_events"
+                } else {
+                    ""
+                },
+        )
+        .execute(&mut *conn)
+        .unwrap();
     }
     let (_, card) = c.get(&format!("/api/v1/clients/{id}")).await;
     assert_eq!(card["client"]["name"], "Secret Client Name");
@@ -226,6 +363,14 @@ async fn audit_events_cannot_be_edited_or_deleted() {
     s.login("sales.n1").await;
     use diesel::RunQueryDsl;
     let mut conn = s.store.conn().unwrap();
-    assert!(diesel::sql_query("UPDATE audit_events SET outcome = 'ok'").execute(&mut *conn).is_err());
-    assert!(diesel::sql_query("DELETE FROM audit_events").execute(&mut *conn).is_err());
+    assert!(
+        diesel::sql_query("UPDATE audit_events SET outcome = 'ok'")
+            .execute(&mut *conn)
+            .is_err()
+    );
+    assert!(
+        diesel::sql_query("DELETE FROM audit_events")
+            .execute(&mut *conn)
+            .is_err()
+    );
 }

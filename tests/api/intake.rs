@@ -9,7 +9,12 @@ use crate::support::{Options, TestServer};
 
 const SECRET: &str = "test-call-secret-0123456789";
 
-async fn post_call(s: &TestServer, body: &serde_json::Value, ts_offset: i64, secret: &str) -> (StatusCode, serde_json::Value) {
+async fn post_call(
+    s: &TestServer,
+    body: &serde_json::Value,
+    ts_offset: i64,
+    secret: &str,
+) -> (StatusCode, serde_json::Value) {
     let raw = serde_json::to_vec(body).unwrap();
     let ts = chrono::Utc::now().timestamp() + ts_offset;
     let res = s
@@ -34,7 +39,13 @@ async fn calls_create_or_match_cards_and_forgeries_are_refused() {
     let (st, first) = post_call(&s, &call, 0, SECRET).await;
     assert_eq!(st, StatusCode::OK, "{first}");
     assert_eq!(first["created"], true);
-    let (st, second) = post_call(&s, &json!({"number": "00995599112233", "direction": "outbound"}), 0, SECRET).await;
+    let (st, second) = post_call(
+        &s,
+        &json!({"number": "00995599112233", "direction": "outbound"}),
+        0,
+        SECRET,
+    )
+    .await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(second["created"], false);
     assert_eq!(second["client_id"], first["client_id"]);
@@ -43,7 +54,12 @@ async fn calls_create_or_match_cards_and_forgeries_are_refused() {
     let (_, card) = boss.get(&format!("/api/v1/clients/{id}")).await;
     assert_eq!(card["client"]["name"], "+995599112233");
     assert_eq!(card["client"]["owner"]["id"], boss_id.as_str());
-    let calls = card["timeline"]["items"].as_array().unwrap().iter().filter(|e| e["kind"] == "call").count();
+    let calls = card["timeline"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "call")
+        .count();
     assert_eq!(calls, 2);
 
     // Forged, unsigned and replayed-late webhooks.
@@ -60,7 +76,11 @@ async fn calls_create_or_match_cards_and_forgeries_are_refused() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    let refused = s.audit("intake.call").into_iter().filter(|e| e.outcome == "denied").count();
+    let refused = s
+        .audit("intake.call")
+        .into_iter()
+        .filter(|e| e.outcome == "denied")
+        .count();
     assert_eq!(refused, 3);
     // A body altered after signing is refused.
     let raw = serde_json::to_vec(&call).unwrap();
@@ -84,7 +104,13 @@ async fn call_webhook_is_off_without_a_secret() {
         call_secret: None,
         ..Options::default()
     });
-    let (st, _) = post_call(&s, &json!({"number": "+995599112233", "direction": "inbound"}), 0, SECRET).await;
+    let (st, _) = post_call(
+        &s,
+        &json!({"number": "+995599112233", "direction": "inbound"}),
+        0,
+        SECRET,
+    )
+    .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
 }
 
@@ -102,19 +128,35 @@ async fn web_form_creates_leads_with_honeypot_and_rate_limit() {
             .form(fields)
             .send()
     };
-    let res = form(&[("name", "ლალი"), ("email", "Lali@Example.ge"), ("message", "Call me about the offer")]).await.unwrap();
+    let res = form(&[
+        ("name", "ლალი"),
+        ("email", "Lali@Example.ge"),
+        ("message", "Call me about the offer"),
+    ])
+    .await
+    .unwrap();
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     // Same email again: matched to the same card.
-    let res = form(&[("name", "Lali again"), ("email", "lali@example.ge")]).await.unwrap();
+    let res = form(&[("name", "Lali again"), ("email", "lali@example.ge")])
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     // A bot fills the hidden field: answered alike, nothing kept.
-    let res = form(&[("name", "Bot"), ("email", "bot@spam.example"), ("website", "http://spam")]).await.unwrap();
+    let res = form(&[
+        ("name", "Bot"),
+        ("email", "bot@spam.example"),
+        ("website", "http://spam"),
+    ])
+    .await
+    .unwrap();
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     // Invalid input gets a clear error.
     let res = form(&[("name", "No contact")]).await.unwrap();
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     // Over the hourly allowance.
-    let res = form(&[("name", "Flood"), ("email", "flood@example.com")]).await.unwrap();
+    let res = form(&[("name", "Flood"), ("email", "flood@example.com")])
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     let boss = s.login("boss").await;
     let (_, list) = boss.get("/api/v1/clients").await;
@@ -123,7 +165,12 @@ async fn web_form_creates_leads_with_honeypot_and_rate_limit() {
     assert_eq!(items[0]["name"], "ლალი");
     let id = items[0]["id"].as_str().unwrap();
     let (_, card) = boss.get(&format!("/api/v1/clients/{id}")).await;
-    let notes = card["timeline"]["items"].as_array().unwrap().iter().filter(|e| e["kind"] == "note").count();
+    let notes = card["timeline"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "note")
+        .count();
     assert_eq!(notes, 2);
     let denied: Vec<String> = s
         .audit("intake.form")

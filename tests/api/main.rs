@@ -1,6 +1,8 @@
 //! Integration tests over the real server (TLS on a loopback port), on SQLite,
 //! or on PostgreSQL when HOLDFAST_TEST_DATABASE_URL is set.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "../support/mod.rs"]
 mod support;
 

@@ -26,13 +26,24 @@ struct Layout {
 }
 
 fn role() -> impl Strategy<Value = Role> {
-    prop_oneof![Just(Role::Sales), Just(Role::Manager), Just(Role::Owner), Just(Role::Admin)]
+    prop_oneof![
+        Just(Role::Sales),
+        Just(Role::Manager),
+        Just(Role::Owner),
+        Just(Role::Admin)
+    ]
 }
 
 fn layout() -> impl Strategy<Value = Layout> {
     (
         prop::collection::vec((role(), prop::option::of(0u8..2)), 2..6),
-        prop::collection::vec((prop::option::of(0usize..6), prop::option::of(prop::option::of(0u8..2))), 0..14),
+        prop::collection::vec(
+            (
+                prop::option::of(0usize..6),
+                prop::option::of(prop::option::of(0u8..2)),
+            ),
+            0..14,
+        ),
     )
         .prop_map(|(users, clients)| Layout { users, clients })
 }
@@ -73,10 +84,23 @@ async fn check(layout: Layout) {
         let u = users::add(
             &mut conn,
             &env,
-            NewUser { username: "root".into(), display_name: None, role: Role::Owner, team: None, password: None },
+            NewUser {
+                username: "root".into(),
+                display_name: None,
+                role: Role::Owner,
+                team: None,
+                password: None,
+            },
         )
         .unwrap();
-        Actor { user_id: u.id, username: u.username, display_name: u.display_name, role: Role::Owner, team_id: None, session_ref: "root".into() }
+        Actor {
+            user_id: u.id,
+            username: u.username,
+            display_name: u.display_name,
+            role: Role::Owner,
+            team_id: None,
+            session_ref: "root".into(),
+        }
     };
     let team_ids: Vec<String> = team_names
         .iter()
@@ -85,7 +109,14 @@ async fn check(layout: Layout) {
     let mut ids = vec![];
     for (n, (owner, team)) in layout.clients.iter().enumerate() {
         let created = gate
-            .create_client(&root, &meta, NewClient { name: format!("c{n}"), ..NewClient::default() })
+            .create_client(
+                &root,
+                &meta,
+                NewClient {
+                    name: format!("c{n}"),
+                    ..NewClient::default()
+                },
+            )
             .await
             .unwrap();
         let id = created.client.id;
@@ -107,7 +138,11 @@ async fn check(layout: Layout) {
         let mut listed = BTreeSet::new();
         let mut cursor = None;
         let list_forbidden = loop {
-            let q = ListQuery { limit: Some(5), cursor: cursor.clone(), ..ListQuery::default() };
+            let q = ListQuery {
+                limit: Some(5),
+                cursor: cursor.clone(),
+                ..ListQuery::default()
+            };
             match gate.list_clients(actor, &meta, q).await {
                 Ok(page) => {
                     listed.extend(page.items.into_iter().map(|c| c.id));
@@ -123,9 +158,17 @@ async fn check(layout: Layout) {
         for id in &ids {
             let read = gate.client_card(actor, &meta, id).await;
             match read {
-                Ok(_) => assert!(listed.contains(id), "{actor:?} reads {id} but the list omits it"),
-                Err(GateError::NotFound) => assert!(!listed.contains(id), "{actor:?} lists {id} but cannot read it"),
-                Err(GateError::Forbidden) => assert!(list_forbidden, "{actor:?}: read forbidden, list allowed"),
+                Ok(_) => assert!(
+                    listed.contains(id),
+                    "{actor:?} reads {id} but the list omits it"
+                ),
+                Err(GateError::NotFound) => assert!(
+                    !listed.contains(id),
+                    "{actor:?} lists {id} but cannot read it"
+                ),
+                Err(GateError::Forbidden) => {
+                    assert!(list_forbidden, "{actor:?}: read forbidden, list allowed")
+                }
                 Err(e) => panic!("read: {e}"),
             }
         }

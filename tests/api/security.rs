@@ -19,14 +19,20 @@ async fn login_failure_is_the_same_for_unknown_and_known_users() {
     for i in 0..3 {
         let t = Instant::now();
         let (st, body) = c
-            .post("/api/v1/session", json!({"username": "nino", "password": format!("wrong password {i}")}))
+            .post(
+                "/api/v1/session",
+                json!({"username": "nino", "password": format!("wrong password {i}")}),
+            )
             .await;
         known += t.elapsed().as_secs_f64();
         assert_eq!(st, StatusCode::UNAUTHORIZED);
         bodies.push(body["error"]["message"].clone());
         let t = Instant::now();
         let (st, body) = c
-            .post("/api/v1/session", json!({"username": format!("ghost{i}"), "password": "wrong password"}))
+            .post(
+                "/api/v1/session",
+                json!({"username": format!("ghost{i}"), "password": "wrong password"}),
+            )
             .await;
         unknown += t.elapsed().as_secs_f64();
         assert_eq!(st, StatusCode::UNAUTHORIZED);
@@ -36,7 +42,10 @@ async fn login_failure_is_the_same_for_unknown_and_known_users() {
     // Both paths pay for one argon2 verification; a missing user must not be
     // answered noticeably faster.
     let ratio = unknown / known;
-    assert!((0.5..2.0).contains(&ratio), "unknown/known timing ratio {ratio}");
+    assert!(
+        (0.5..2.0).contains(&ratio),
+        "unknown/known timing ratio {ratio}"
+    );
     let failed = s.audit("login");
     assert_eq!(failed.iter().filter(|e| e.outcome == "failed").count(), 6);
 }
@@ -48,16 +57,26 @@ async fn login_is_throttled_per_account_and_audited() {
     let c = s.client();
     for _ in 0..5 {
         let (st, _) = c
-            .post("/api/v1/session", json!({"username": "giorgi", "password": "not the password"}))
+            .post(
+                "/api/v1/session",
+                json!({"username": "giorgi", "password": "not the password"}),
+            )
             .await;
         assert_eq!(st, StatusCode::UNAUTHORIZED);
     }
     // Even the right password is refused while the account is throttled.
     let (st, body) = c
-        .post("/api/v1/session", json!({"username": "giorgi", "password": PASSWORD}))
+        .post(
+            "/api/v1/session",
+            json!({"username": "giorgi", "password": PASSWORD}),
+        )
         .await;
     assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{body}");
-    assert!(s.audit("login").iter().any(|e| e.outcome == "denied" && e.detail.contains("throttled")));
+    assert!(
+        s.audit("login")
+            .iter()
+            .any(|e| e.outcome == "denied" && e.detail.contains("throttled"))
+    );
 }
 
 #[tokio::test]
@@ -106,7 +125,13 @@ async fn a_new_login_gets_a_new_token_and_disabling_ends_sessions() {
     }
     assert_eq!(a.get("/api/v1/clients").await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(b.get("/api/v1/clients").await.0, StatusCode::UNAUTHORIZED);
-    let (st, _) = s.client().post("/api/v1/session", json!({"username": "levan", "password": PASSWORD})).await;
+    let (st, _) = s
+        .client()
+        .post(
+            "/api/v1/session",
+            json!({"username": "levan", "password": PASSWORD}),
+        )
+        .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
 }
 
@@ -121,11 +146,19 @@ async fn state_changes_need_the_csrf_token_and_refusals_are_audited() {
     assert_eq!(st, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(body["error"]["code"], "csrf_failed");
     c.csrf = Some("forged-token".into());
-    assert_eq!(c.post("/api/v1/clients", json!({"name": "Forged"})).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        c.post("/api/v1/clients", json!({"name": "Forged"})).await.0,
+        StatusCode::FORBIDDEN
+    );
     // Another session's token does not work either.
     s.add_user("other", Role::Sales, Some("north"));
     c.csrf = s.login("other").await.csrf;
-    assert_eq!(c.post("/api/v1/clients", json!({"name": "Borrowed"})).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        c.post("/api/v1/clients", json!({"name": "Borrowed"}))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
     // A cross-site request is refused even with the right token.
     c.csrf = good.clone();
     let res = c
@@ -150,7 +183,12 @@ async fn state_changes_need_the_csrf_token_and_refusals_are_audited() {
     // Nothing was created.
     let (_, list) = c.get("/api/v1/clients").await;
     assert_eq!(list["items"].as_array().unwrap().len(), 0);
-    assert_eq!(c.post("/api/v1/clients", json!({"name": "With token"})).await.0, StatusCode::CREATED);
+    assert_eq!(
+        c.post("/api/v1/clients", json!({"name": "With token"}))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
 }
 
 #[tokio::test]
@@ -170,7 +208,12 @@ async fn headers_request_ids_and_health() {
     ] {
         assert!(h.contains_key(name), "{name} missing");
     }
-    assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    assert!(
+        h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
     assert_eq!(c.get("/readyz").await.0, StatusCode::OK);
     let res = c.raw(Method::GET, "/api/v1/nowhere").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
@@ -194,7 +237,10 @@ async fn openapi_describes_the_routes() {
         ("/clients/{id}/restore", &["post"][..]),
     ] {
         for m in methods {
-            assert!(doc["paths"][path][m].is_object(), "{m} {path} not described");
+            assert!(
+                doc["paths"][path][m].is_object(),
+                "{m} {path} not described"
+            );
         }
     }
 }

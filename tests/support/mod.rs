@@ -44,10 +44,15 @@ impl TestDb {
             Ok(admin) if !admin.is_empty() => {
                 let name = format!("hf_test_{}", uuid::Uuid::new_v4().simple());
                 let mut conn = PgConnection::establish(&admin).expect("connect to PostgreSQL");
-                diesel::sql_query(format!("CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8'"))
-                    .execute(&mut conn)
-                    .expect("create database");
-                let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin.clone());
+                diesel::sql_query(format!(
+                    "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8'"
+                ))
+                .execute(&mut conn)
+                .expect("create database");
+                let base = admin
+                    .rsplit_once('/')
+                    .map(|(b, _)| b.to_string())
+                    .unwrap_or(admin.clone());
                 TestDb {
                     url: format!("{base}/{name}"),
                     admin_url: Some(admin),
@@ -74,7 +79,8 @@ impl Drop for TestDb {
         if let (Some(admin), Some(name)) = (&self.admin_url, &self.name)
             && let Ok(mut conn) = PgConnection::establish(admin)
         {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn);
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn);
         }
     }
 }
@@ -116,8 +122,10 @@ impl TestServer {
         install_crypto();
         let db = TestDb::new();
         let data_dir = tempfile::tempdir().expect("tempdir");
-        let mut config = Config::default();
-        config.data_dir = data_dir.path().to_path_buf();
+        let mut config = Config {
+            data_dir: data_dir.path().to_path_buf(),
+            ..Config::default()
+        };
         config.database.url = Some(SecretString::from(db.url.clone()));
         config.database.pool_size = 4;
         config.server.workers = 1;
@@ -139,7 +147,9 @@ impl TestServer {
             actix_web::rt::System::new().block_on(async move {
                 let state = AppState::new(cfg2, store2, env2).await.expect("state");
                 tx.send(()).expect("ready");
-                web::run(state, listener, Some(tls.config)).await.expect("server");
+                web::run(state, listener, Some(tls.config))
+                    .await
+                    .expect("server");
             });
         });
         rx.recv().expect("server started");
@@ -189,7 +199,11 @@ impl TestServer {
     pub async fn login(&self, username: &str) -> Client {
         let mut c = self.client();
         let (status, body) = c
-            .send(Method::POST, "/api/v1/session", Some(json!({"username": username, "password": PASSWORD})))
+            .send(
+                Method::POST,
+                "/api/v1/session",
+                Some(json!({"username": username, "password": PASSWORD})),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "login {username}: {body}");
         c.csrf = body["csrf_token"].as_str().map(str::to_string);
@@ -218,8 +232,15 @@ pub struct Client {
 }
 
 impl Client {
-    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = self.http.request(method.clone(), format!("{}{path}", self.base));
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
         if method != Method::GET
             && let Some(csrf) = &self.csrf
         {
