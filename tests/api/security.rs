@@ -6,7 +6,7 @@ use holdfast::identity::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{PASSWORD, TestServer};
+use crate::support::{ManualClock, Options, PASSWORD, TestServer};
 
 #[tokio::test]
 async fn login_failure_is_the_same_for_unknown_and_known_users() {
@@ -243,4 +243,35 @@ async fn openapi_describes_the_routes() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn sessions_end_after_idle_and_absolute_timeouts() {
+    let clock = ManualClock::new();
+    let s = TestServer::start_with(Options {
+        clock: Some(clock.clone()),
+        ..Options::default()
+    });
+    s.add_user("eka", Role::Sales, Some("north"));
+    // Idle: 30 minutes without a request ends the session.
+    let idle = s.login("eka").await;
+    clock.advance(chrono::Duration::minutes(29));
+    assert_eq!(idle.get("/api/v1/clients").await.0, StatusCode::OK);
+    clock.advance(chrono::Duration::minutes(31));
+    assert_eq!(
+        idle.get("/api/v1/clients").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // Absolute: 12 hours, however active the session is.
+    let busy = s.login("eka").await;
+    for _ in 0..24 {
+        // 24 × 29 minutes = 11.6 hours: active, inside the absolute lifetime.
+        clock.advance(chrono::Duration::minutes(29));
+        assert_eq!(busy.get("/api/v1/session").await.0, StatusCode::OK);
+    }
+    clock.advance(chrono::Duration::minutes(29));
+    assert_eq!(
+        busy.get("/api/v1/session").await.0,
+        StatusCode::UNAUTHORIZED
+    );
 }

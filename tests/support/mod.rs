@@ -95,7 +95,27 @@ pub struct TestServer {
     pub config: Config,
 }
 
+/// A clock the test moves by hand.
+pub struct ManualClock(std::sync::Mutex<chrono::DateTime<chrono::Utc>>);
+
+impl ManualClock {
+    pub fn new() -> std::sync::Arc<ManualClock> {
+        std::sync::Arc::new(ManualClock(std::sync::Mutex::new(chrono::Utc::now())))
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+impl holdfast::clock::Clock for ManualClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
 pub struct Options {
+    pub clock: Option<std::sync::Arc<ManualClock>>,
     pub call_secret: Option<String>,
     pub form_per_ip_per_hour: i32,
     pub body_limit: usize,
@@ -105,6 +125,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
+            clock: None,
             call_secret: Some("test-call-secret-0123456789".into()),
             form_per_ip_per_hour: 5,
             body_limit: 64 * 1024,
@@ -136,7 +157,10 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         config.server.listen = listener.local_addr().expect("addr");
         let store = Store::open(&config.database_url(), 4).expect("open store");
-        let env = Env::system();
+        let mut env = Env::system();
+        if let Some(clock) = opts.clock {
+            env.clock = clock;
+        }
         let tls = web::tls::load(&config).expect("tls");
         let cert_path: PathBuf = data_dir.path().join("tls/holdfast-selfsigned.crt");
         let cert_pem = std::fs::read(&cert_path).expect("cert");
