@@ -275,3 +275,37 @@ async fn sessions_end_after_idle_and_absolute_timeouts() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn login_is_throttled_per_address_under_concurrency() {
+    let s = TestServer::start_with(Options {
+        max_failures_per_ip: 8,
+        ..Options::default()
+    });
+    s.add_user("real", Role::Sales, Some("north"));
+    let c = s.client();
+    // Eight wrong guesses at once, each for a different account: every one counts.
+    let guesses = (0..8).map(|i| {
+        let c = &c;
+        async move {
+            c.post(
+                "/api/v1/session",
+                json!({"username": format!("guess{i}"), "password": "wrong password"}),
+            )
+            .await
+            .0
+        }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::UNAUTHORIZED),
+        "{statuses:?}"
+    );
+    let (st, _) = c
+        .post(
+            "/api/v1/session",
+            json!({"username": "real", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
+}

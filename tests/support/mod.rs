@@ -120,6 +120,7 @@ pub struct Options {
     pub form_per_ip_per_hour: i32,
     pub body_limit: usize,
     pub max_failures_per_account: i32,
+    pub max_failures_per_ip: i32,
 }
 
 impl Default for Options {
@@ -130,6 +131,7 @@ impl Default for Options {
             form_per_ip_per_hour: 5,
             body_limit: 64 * 1024,
             max_failures_per_account: 5,
+            max_failures_per_ip: 30,
         }
     }
 }
@@ -154,6 +156,7 @@ impl TestServer {
         config.intake.call_secret = opts.call_secret.map(SecretString::from);
         config.intake.form_per_ip_per_hour = opts.form_per_ip_per_hour;
         config.login.max_failures_per_account = opts.max_failures_per_account;
+        config.login.max_failures_per_ip = opts.max_failures_per_ip;
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         config.server.listen = listener.local_addr().expect("addr");
         let store = Store::open(&config.database_url(), 4).expect("open store");

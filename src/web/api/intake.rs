@@ -10,7 +10,7 @@ use crate::audit::{self, Event, Outcome};
 use crate::crm::intake::{CallEvent, FormSubmission};
 use crate::store::models::throttle;
 use crate::web::AppState;
-use crate::web::auth::Meta;
+use crate::web::auth::{Lang, Meta};
 use crate::web::error::ApiError;
 
 pub const TIMESTAMP_HEADER: &str = "x-holdfast-timestamp";
@@ -123,6 +123,7 @@ async fn form(
     state: web::Data<AppState>,
     req: HttpRequest,
     meta: Meta,
+    lang: Lang,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let max = state.config.intake.form_max_bytes;
@@ -168,7 +169,7 @@ async fn form(
     if parsed.website.as_deref().is_some_and(|w| !w.is_empty()) {
         // Answer like a success so the bot learns nothing; keep nothing but the event.
         refuse(&state, &meta.0, "intake.form", "honeypot").await?;
-        return Ok(received(wants_json));
+        return Ok(received(wants_json, &lang));
     }
     let submission = FormSubmission {
         name: parsed.name,
@@ -178,7 +179,7 @@ async fn form(
         message: parsed.message,
     };
     state.gate.intake_form(&meta.0, submission).await?;
-    Ok(received(wants_json))
+    Ok(received(wants_json, &lang))
 }
 
 fn serde_urlencoded_parse(body: &[u8]) -> Result<FormBody, ApiError> {
@@ -205,12 +206,12 @@ fn serde_urlencoded_parse(body: &[u8]) -> Result<FormBody, ApiError> {
     Ok(form)
 }
 
-fn received(json: bool) -> HttpResponse {
+fn received(json: bool, lang: &Lang) -> HttpResponse {
     if json {
         HttpResponse::Accepted().json(json!({ "status": "received" }))
     } else {
         HttpResponse::Accepted()
             .content_type("text/plain; charset=utf-8")
-            .body("Thank you. We will be in touch.")
+            .body(lang.0.t("intake-form-received"))
     }
 }
