@@ -89,28 +89,29 @@ pub(super) fn page_unchecked(
     };
     let names = user_names(conn)?;
     Ok(Page {
-        items: rows
-            .into_iter()
-            .map(|r| TimelineEntry {
-                author: r.author_id.as_ref().map(|id| UserRef {
-                    id: id.clone(),
-                    name: names.get(id).cloned().unwrap_or_default(),
-                }),
-                id: r.id,
-                kind: r.kind,
-                occurred_at: utc(r.occurred_at),
-                subject: r.subject,
-                body: r.body,
-                call_direction: r.call_direction,
-                call_duration_secs: r.call_duration_secs,
-                call_outcome: r.call_outcome,
-                recording_url: r.recording_url,
-                old_value: r.old_value,
-                new_value: r.new_value,
-            })
-            .collect(),
+        items: rows.into_iter().map(|r| to_entry(r, &names)).collect(),
         next_cursor,
     })
+}
+
+fn to_entry(r: TimelineRow, names: &std::collections::HashMap<String, String>) -> TimelineEntry {
+    TimelineEntry {
+        author: r.author_id.as_ref().map(|id| UserRef {
+            id: id.clone(),
+            name: names.get(id).cloned().unwrap_or_default(),
+        }),
+        id: r.id,
+        kind: r.kind,
+        occurred_at: utc(r.occurred_at),
+        subject: r.subject,
+        body: r.body,
+        call_direction: r.call_direction,
+        call_duration_secs: r.call_duration_secs,
+        call_outcome: r.call_outcome,
+        recording_url: r.recording_url,
+        old_value: r.old_value,
+        new_value: r.new_value,
+    }
 }
 
 fn blank_row(
@@ -249,11 +250,8 @@ pub fn add(
     let client = load_in_scope(conn, scope, client_id, false)?;
     let row = entry_row(ctx.env, &client.id, scope.user_id(), input)?;
     insert(conn, &row)?;
-    let page = page_unchecked(conn, &client.id, None, MAX_PAGE)?;
-    page.items
-        .into_iter()
-        .find(|e| e.id == row.id)
-        .ok_or_else(|| CrmError::Internal("entry vanished after insert".into()))
+    let names = user_names(conn)?;
+    Ok(to_entry(row, &names))
 }
 
 pub(crate) fn insert(conn: &mut DbConn, row: &TimelineRow) -> Result<(), CrmError> {

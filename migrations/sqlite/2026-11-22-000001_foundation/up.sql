@@ -73,8 +73,8 @@ CREATE TABLE clients (
     deleted_at TIMESTAMP,
     deleted_by TEXT
 );
-CREATE INDEX clients_owner ON clients(owner_id, created_at);
-CREATE INDEX clients_team ON clients(team_id, created_at);
+CREATE INDEX clients_owner ON clients(owner_id, created_at, id);
+CREATE INDEX clients_team ON clients(team_id, created_at, id);
 CREATE INDEX clients_created ON clients(created_at, id);
 
 CREATE VIRTUAL TABLE clients_fts USING fts5(
@@ -127,7 +127,7 @@ CREATE TABLE timeline_entries (
     new_value TEXT,
     created_at TIMESTAMP NOT NULL
 );
-CREATE INDEX timeline_client ON timeline_entries(client_id, occurred_at);
+CREATE INDEX timeline_client ON timeline_entries(client_id, occurred_at, id);
 
 CREATE TABLE deals (
     id TEXT PRIMARY KEY NOT NULL,
