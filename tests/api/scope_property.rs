@@ -184,3 +184,79 @@ proptest! {
         rt.block_on(check(layout));
     }
 }
+
+/// Any text typed into the search box is a plain query on both backends: never
+/// a syntax error, never a server error.
+#[test]
+fn any_search_text_is_answered() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let db = TestDb::new();
+        let store = Store::open(&SecretString::from(db.url.clone()), 2).unwrap();
+        let env = Env::system();
+        let policy = Arc::new(Policy::load(None).await.unwrap());
+        let gate = Gate::new(store.clone(), policy, env.clone(), None, None);
+        let mut conn = store.conn().unwrap();
+        let u = users::add(
+            &mut conn,
+            &env,
+            NewUser {
+                username: "root".into(),
+                display_name: None,
+                role: Role::Owner,
+                team: None,
+                password: None,
+            },
+        )
+        .unwrap();
+        drop(conn);
+        let root = Actor {
+            user_id: u.id,
+            username: u.username,
+            display_name: u.display_name,
+            role: Role::Owner,
+            team_id: None,
+            session_ref: "r".into(),
+        };
+        let meta = RequestMeta::default();
+        gate.create_client(
+            &root,
+            &meta,
+            NewClient {
+                name: "ნინო O'Brien \"Quote\" AND OR NEAR".into(),
+                ..NewClient::default()
+            },
+        )
+        .await
+        .unwrap();
+        let mut runner = TestRunner::default();
+        let strategy = prop_oneof![
+            "\\PC{0,60}",
+            "[\"'*():^+\\-~\\\\&|!<>{}\\[\\] a-zA-Zა-ჰ0-9]{0,30}",
+        ];
+        for _ in 0..200 {
+            let q = strategy.new_tree(&mut runner).unwrap().current();
+            let result = gate
+                .list_clients(
+                    &root,
+                    &meta,
+                    ListQuery {
+                        q: Some(q.clone()),
+                        ..ListQuery::default()
+                    },
+                )
+                .await;
+            match result {
+                Ok(_) => {}
+                Err(GateError::Invalid { .. }) if q.chars().count() > 200 || q.contains('\0') => {}
+                Err(e) => panic!("query {q:?}: {e}"),
+            }
+        }
+    });
+}
