@@ -51,3 +51,44 @@ fn web_does_not_touch_client_tables_or_domain_data_functions() {
         hits.join("\n")
     );
 }
+
+/// Every user-visible string goes through the translation layer: templates hold
+/// no literal words, only Fluent lookups.
+#[test]
+fn templates_hold_no_untranslated_text() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let mut problems = vec![];
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        // Drop template code, comments, tags, then entities.
+        for (open, close) in [
+            ("{#", "#}"),
+            ("{{", "}}"),
+            ("{%", "%}"),
+            ("<script", "</script>"),
+            ("<", ">"),
+        ] {
+            while let Some(start) = text.find(open) {
+                let Some(len) = text[start..].find(close) else {
+                    break;
+                };
+                text.replace_range(start..start + len + close.len(), " ");
+            }
+        }
+        for raw in text.split_whitespace() {
+            if raw.starts_with('&') && raw.ends_with(';') {
+                continue;
+            }
+            let word = raw.trim_matches(|c: char| !c.is_alphanumeric());
+            if word.chars().any(char::is_alphabetic) {
+                problems.push(format!("{}: `{word}`", path.display()));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "literal text in templates:\n{}",
+        problems.join("\n")
+    );
+}
