@@ -245,6 +245,14 @@ pub fn issue_setup_token(
     hours: i64,
 ) -> Result<String, IdentityError> {
     let token = env.token()?;
+    // Only the newest link works: issuing one retires the earlier ones.
+    diesel::update(
+        setup_tokens::table
+            .filter(setup_tokens::user_id.eq(user_id))
+            .filter(setup_tokens::used_at.is_null()),
+    )
+    .set(setup_tokens::used_at.eq(env.now().naive_utc()))
+    .execute(conn)?;
     diesel::insert_into(setup_tokens::table)
         .values(SetupTokenRow {
             token_hash: token_hash(&token),

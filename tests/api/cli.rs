@@ -159,3 +159,73 @@ fn user_commands_and_config_errors() {
         assert!(help.contains(cmd), "{help}");
     }
 }
+
+#[test]
+fn init_and_migrate_with_a_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("custom.toml"),
+        "data_dir = \"elsewhere\"\n[server]\nlisten = \"127.0.0.1:9443\"\n",
+    )
+    .unwrap();
+    let out = holdfast(dir.path())
+        .args(["--config", "custom.toml", "init"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("https://127.0.0.1:9443/setup?code="),
+        "{stdout}"
+    );
+    assert!(stdout.contains("fingerprint"), "{stdout}");
+    assert!(dir.path().join("elsewhere/holdfast.db").exists());
+    // A second init does not mint another owner; the link is renewed while no password is set.
+    let code = |s: &str| {
+        s.split("code=")
+            .nth(1)
+            .map(|c| c.trim().to_string())
+            .unwrap()
+    };
+    let first_code = code(&stdout);
+    let out = holdfast(dir.path())
+        .args(["--config", "custom.toml", "init"])
+        .output()
+        .unwrap();
+    let second_code = code(&String::from_utf8_lossy(&out.stdout));
+    assert_ne!(first_code, second_code);
+    // Only the newest link works.
+    let db = format!(
+        "sqlite://{}",
+        dir.path().join("elsewhere/holdfast.db").display()
+    );
+    let store = holdfast::store::Store::open(&secrecy::SecretString::from(db), 1).unwrap();
+    let env = holdfast::clock::Env::system();
+    let mut conn = store.conn().unwrap();
+    assert!(!holdfast::identity::users::setup_token_valid(&mut conn, &env, &first_code).unwrap());
+    assert!(holdfast::identity::users::setup_token_valid(&mut conn, &env, &second_code).unwrap());
+    let out = holdfast(dir.path())
+        .env("HOLDFAST_CONFIG", "custom.toml")
+        .args(["user", "list"])
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(list.matches("owner").count(), 2, "{list}"); // username and role of one account
+    let out = holdfast(dir.path())
+        .env("HOLDFAST_CONFIG", "custom.toml")
+        .args(["migrate"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("up to date"));
+    let out = holdfast(dir.path())
+        .args(["--config", "missing.toml", "migrate"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
+}
