@@ -29,3 +29,145 @@ setup-submit = Set password
 setup-mismatch = The two passwords differ.
 setup-invalid = This set-up link is invalid, used or expired. Run `holdfast init` for a new one.
 setup-done = Password set. Sign in as { $username }.
+
+## Shared
+time-utc = { $time } UTC
+number-group = ,
+number-decimal = .
+form-cancel = Cancel
+form-fix-errors = Some fields need attention; see the messages below.
+form-kind-invalid = Choose person or company.
+
+## Client list
+clients-title = Clients
+clients-deleted-title = Deleted clients
+clients-new = New client
+clients-search = Search
+clients-search-hint = Name, company, phone or email
+clients-search-submit = Search
+clients-status = Status
+clients-any-status = Any status
+clients-tag = Tag
+clients-duplicates = Possible duplicates only
+clients-deleted = Deleted clients
+clients-clear = Clear filters
+clients-page = Page
+clients-pages = Pages
+clients-first-page = First page
+clients-next-page = Next page
+clients-none-match = No clients match these filters.
+clients-none-yet = No clients yet. Create the first one with “New client”.
+clients-col-name = Name
+clients-col-company = Company
+clients-col-status = Status
+clients-col-updated = Updated
+clients-col-actions = Actions
+clients-duplicate-badge = possible duplicate
+
+## Client form
+client-new-title = New client
+client-edit-title = Edit { $name }
+client-back-to-list = Back to clients
+client-back-to-card = Back to the card
+client-field-kind = Type
+client-kind-person = Person
+client-kind-company = Company
+client-field-name = Name
+client-field-company = Company
+client-field-status = Status
+client-field-source = Source
+client-source-hint = e.g. website, referral, call
+client-field-address = Address
+client-field-tags = Tags
+client-tags-hint = Separate tags with commas.
+client-field-phones = Phones
+client-phones-hint = One per line, with the country code. A label may follow a comma: +995 555 12 34 56, mobile
+client-field-emails = Emails
+client-emails-hint = One per line. A label may follow a comma: nino@example.ge, work
+client-create = Create client
+client-save = Save changes
+
+## Client card
+client-details = Details
+client-none = none
+client-owner = Owner
+client-team = Team
+client-created = Created
+client-updated = Updated
+client-edit = Edit
+client-delete = Delete
+client-delete-confirm = Delete this client? An owner can restore it later.
+client-restore = Restore
+client-duplicate-warning = Possible duplicate: another client already has one of these phone numbers or email addresses.
+client-duplicate-open = Open the other card
+notice-created = Client created.
+notice-saved = Changes saved.
+notice-note-added = Note added.
+notice-call-logged = Call logged.
+notice-restored = Client restored.
+notice-deleted = Client deleted. An owner can restore it from the deleted clients.
+
+note-title = Add a note
+note-body = Note
+note-placeholder = What happened, what was agreed…
+note-submit = Add note
+
+call-title = Log a call
+call-direction = Direction
+call-outbound = Outgoing
+call-inbound = Incoming
+call-minutes = Minutes
+call-minutes-hint = e.g. 5 or 3:20
+call-outcome = Outcome
+call-note = Note
+call-submit = Log call
+call-direction-invalid = Choose incoming or outgoing.
+call-minutes-invalid = Enter minutes as a number (5, 2.5) or as minutes:seconds (3:20).
+call-outcome-reached = Reached
+call-outcome-no-answer = No answer
+call-outcome-busy = Busy
+call-outcome-voicemail = Voicemail
+call-outcome-call-back = Call back later
+
+duration-minutes = { $n ->
+    [one] { $n } min
+   *[other] { $n } min
+}
+duration-seconds = { $n ->
+    [one] { $n } s
+   *[other] { $n } s
+}
+
+timeline-title = Timeline
+timeline-empty = Nothing here yet.
+timeline-more = Older entries
+timeline-newest = Back to the newest entries
+tl-note = Note
+tl-call = Call
+tl-call-inbound = Incoming call
+tl-call-outbound = Outgoing call
+tl-email = Email
+tl-email-inbound = Email received
+tl-email-outbound = Email sent
+tl-meeting = Meeting
+tl-created = Card created
+tl-deleted = Card deleted
+tl-restored = Card restored
+tl-status-change = Status changed
+tl-owner-change = Owner changed
+tl-change-arrow = →
+tl-none = none
+tl-recording = Listen to the recording
+
+deals-title = Deals
+deals-none = No deals yet.
+deals-col-title = Deal
+deals-col-stage = Stage
+deals-col-amount = Amount
+deals-col-close = Expected close
+deal-stage-new = New
+deal-stage-qualified = Qualified
+deal-stage-proposal = Proposal
+deal-stage-negotiation = Negotiation
+deal-stage-won = Won
+deal-stage-lost = Lost
