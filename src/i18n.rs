@@ -8,8 +8,14 @@ use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
 use unic_langid::LanguageIdentifier;
 
-/// (language tag, Fluent source). The first is the fallback.
-const LOCALES: &[(&str, &str)] = &[("en", include_str!("../locales/en/main.ftl"))];
+/// (language tag, Fluent sources). The first is the fallback.
+const LOCALES: &[(&str, &[&str])] = &[(
+    "en",
+    &[
+        include_str!("../locales/en/main.ftl"),
+        include_str!("../locales/en/server.ftl"),
+    ],
+)];
 
 /// Scripts written right to left.
 const RTL_LANGUAGES: &[&str] = &["ar", "fa", "he", "ur", "ps", "ckb", "yi", "dv"];
@@ -18,6 +24,75 @@ const RTL_LANGUAGES: &[&str] = &["ar", "fa", "he", "ur", "ps", "ckb", "yi", "dv"
 pub enum I18nError {
     #[error("locale {lang}: {message}")]
     Load { lang: String, message: String },
+}
+
+fn bundle(lang: &str, sources: &[&str]) -> Result<FluentBundle<FluentResource>, I18nError> {
+    let err = |message: String| I18nError::Load {
+        lang: lang.to_string(),
+        message,
+    };
+    let id: LanguageIdentifier = lang.parse().map_err(|e| err(format!("{e}")))?;
+    let mut bundle = FluentBundle::new_concurrent(vec![id]);
+    // Isolation marks around arguments would show up inside attributes.
+    bundle.set_use_isolating(false);
+    for source in sources {
+        let resource = FluentResource::try_new(source.to_string())
+            .map_err(|(_, errors)| err(format!("{errors:?}")))?;
+        bundle
+            .add_resource(resource)
+            .map_err(|errors| err(format!("{errors:?}")))?;
+    }
+    Ok(bundle)
+}
+
+/// A user-facing message not yet put into words: a Fluent key and its arguments.
+/// Lower layers return these; the web layer words them in the reader's language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Msg {
+    pub key: &'static str,
+    pub args: Vec<(&'static str, String)>,
+}
+
+impl Msg {
+    pub fn new(key: &'static str) -> Msg {
+        Msg {
+            key,
+            args: Vec::new(),
+        }
+    }
+
+    pub fn arg(mut self, name: &'static str, value: impl ToString) -> Msg {
+        self.args.push((name, value.to_string()));
+        self
+    }
+
+    fn fluent_args(&self) -> FluentArgs<'_> {
+        let mut args = FluentArgs::new();
+        for (name, value) in &self.args {
+            // Numbers as numbers, so plural rules apply.
+            match value.parse::<i64>() {
+                Ok(n) => args.set(*name, FluentValue::from(n)),
+                Err(_) => args.set(*name, FluentValue::from(value.as_str())),
+            }
+        }
+        args
+    }
+}
+
+/// English, for logs and the command line (pages and the API use the reader's language).
+impl std::fmt::Display for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (lang, sources) = LOCALES[0];
+        let Ok(bundle) = bundle(lang, sources) else {
+            return f.write_str(self.key);
+        };
+        let Some(pattern) = bundle.get_message(self.key).and_then(|m| m.value()) else {
+            return f.write_str(self.key);
+        };
+        let mut errors = vec![];
+        let args = self.fluent_args();
+        f.write_str(&bundle.format_pattern(pattern, Some(&args), &mut errors))
+    }
 }
 
 pub struct I18n {
@@ -36,21 +111,8 @@ impl std::fmt::Debug for I18n {
 impl I18n {
     pub fn load() -> Result<Arc<I18n>, I18nError> {
         let mut bundles = HashMap::new();
-        for (lang, source) in LOCALES {
-            let err = |message: String| I18nError::Load {
-                lang: lang.to_string(),
-                message,
-            };
-            let id: LanguageIdentifier = lang.parse().map_err(|e| err(format!("{e}")))?;
-            let resource = FluentResource::try_new(source.to_string())
-                .map_err(|(_, errors)| err(format!("{errors:?}")))?;
-            let mut bundle = FluentBundle::new_concurrent(vec![id]);
-            // Isolation marks around arguments would show up inside attributes.
-            bundle.set_use_isolating(false);
-            bundle
-                .add_resource(resource)
-                .map_err(|errors| err(format!("{errors:?}")))?;
-            bundles.insert(lang.to_string(), bundle);
+        for (lang, sources) in LOCALES {
+            bundles.insert(lang.to_string(), bundle(lang, sources)?);
         }
         Ok(Arc::new(I18n {
             bundles,
@@ -153,6 +215,23 @@ impl Localizer {
         self.i18n.message(&self.lang, key, Some(&args))
     }
 
+    pub fn msg(&self, msg: &Msg) -> String {
+        self.i18n
+            .message(&self.lang, msg.key, Some(&msg.fluent_args()))
+    }
+
+    /// Whether a key exists (in this language or the fallback).
+    pub fn has(&self, key: &str) -> bool {
+        [self.lang.as_str(), self.i18n.fallback.as_str()]
+            .iter()
+            .any(|l| {
+                self.i18n
+                    .bundles
+                    .get(*l)
+                    .is_some_and(|b| b.has_message(key))
+            })
+    }
+
     /// A message with a number (plural rules apply).
     pub fn tn(&self, key: &str, name: &str, value: i64) -> String {
         let mut args = FluentArgs::new();
@@ -173,6 +252,18 @@ mod tests {
         assert_eq!(l.dir(), "ltr");
         assert_eq!(l.t("nav-clients"), "Clients");
         assert_eq!(l.t("no-such-key"), "no-such-key");
+    }
+
+    #[test]
+    fn messages_carry_arguments() {
+        let i18n = I18n::load().unwrap();
+        let l = i18n.negotiate(None);
+        let m = Msg::new("invalid-too-long").arg("len", 201).arg("max", 200);
+        assert_eq!(l.msg(&m), "is 201 characters long; at most 200 are allowed");
+        assert_eq!(
+            m.to_string(),
+            "is 201 characters long; at most 200 are allowed"
+        );
     }
 
     #[test]

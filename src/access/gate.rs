@@ -14,6 +14,7 @@ use crate::crm::clients::{self, Ctx};
 use crate::crm::intake::{self, CallEvent, FormSubmission, IntakeResult};
 use crate::crm::types::*;
 use crate::crm::{CrmError, statuses, timeline};
+use crate::i18n::Msg;
 use crate::identity::Actor;
 use crate::store::{DbConn, Store, StoreError, write_tx};
 
@@ -23,10 +24,10 @@ pub enum GateError {
     Forbidden,
     #[error("not found")]
     NotFound,
-    #[error("{field}: {message}")]
-    Invalid { field: String, message: String },
+    #[error("{field}: {msg}")]
+    Invalid { field: String, msg: Msg },
     #[error("not allowed: {0}")]
-    NotAllowed(String),
+    NotAllowed(Msg),
     #[error("conflict: {0}")]
     Conflict(String),
     /// The audit event could not be stored, so nothing is returned.
@@ -195,7 +196,7 @@ impl Gate {
                     Err(Failure::Crm(e)) => {
                         let (outcome, reason) = match &e {
                             CrmError::OutOfScope => (Outcome::Denied, "outside scope".to_string()),
-                            CrmError::Forbidden(m) => (Outcome::Denied, m.clone()),
+                            CrmError::Forbidden(m) => (Outcome::Denied, m.key.to_string()),
                             CrmError::NotFound => (Outcome::Failed, "not found".into()),
                             CrmError::Invalid { field, .. } => {
                                 (Outcome::Failed, format!("invalid {field}"))
@@ -214,9 +215,7 @@ impl Gate {
                         Err(match e {
                             CrmError::OutOfScope | CrmError::NotFound => GateError::NotFound,
                             CrmError::Forbidden(m) => GateError::NotAllowed(m),
-                            CrmError::Invalid { field, message } => {
-                                GateError::Invalid { field, message }
-                            }
+                            CrmError::Invalid { field, msg } => GateError::Invalid { field, msg },
                             CrmError::Conflict(m) => GateError::Conflict(m),
                             CrmError::Store(s) => GateError::Store(s),
                             CrmError::Internal(m) => GateError::Internal(m),

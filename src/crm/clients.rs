@@ -13,6 +13,7 @@ use super::types::*;
 use super::{CrmError, contact, search, statuses, text, timeline};
 use crate::access::{Action, Filter, Object, Scope};
 use crate::clock::Env;
+use crate::i18n::Msg;
 use crate::store::models::clients::{ClientRow, ContactRow, DealRow, NewClientRow, TagRow};
 use crate::store::schema::{client_contacts, client_tags, clients, deals, teams, users};
 use crate::store::{Backend, DbConn};
@@ -186,7 +187,7 @@ fn encode_cursor(at: NaiveDateTime, id: &str) -> String {
 }
 
 fn decode_cursor(cursor: &str) -> Result<(NaiveDateTime, String), CrmError> {
-    let bad = || CrmError::invalid("cursor", "is not a cursor this server issued");
+    let bad = || CrmError::invalid("cursor", Msg::new("invalid-cursor"));
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor.as_bytes())
         .map_err(|_| bad())?;
@@ -250,7 +251,7 @@ pub fn list(
     }
     if let Some(text) = query.q.as_deref() {
         if text.chars().count() > 200 || text.contains('\0') {
-            return Err(CrmError::invalid("q", "at most 200 characters, no NUL"));
+            return Err(CrmError::invalid("q", Msg::new("invalid-query")));
         }
         let terms = search::terms(text);
         if !terms.is_empty() {
@@ -314,7 +315,7 @@ fn clean_contacts(
     if phones.len() > MAX_CONTACTS || emails.len() > MAX_CONTACTS {
         return Err(CrmError::invalid(
             "phones",
-            format!("at most {MAX_CONTACTS} phones and {MAX_CONTACTS} emails"),
+            Msg::new("invalid-too-many-contacts").arg("max", MAX_CONTACTS),
         ));
     }
     let mut rows = Vec::new();
@@ -342,7 +343,7 @@ fn clean_tags(tags: &[String]) -> Result<Vec<String>, CrmError> {
     if tags.len() > MAX_TAGS {
         return Err(CrmError::invalid(
             "tags",
-            format!("at most {MAX_TAGS} tags"),
+            Msg::new("invalid-too-many-tags").arg("max", MAX_TAGS),
         ));
     }
     let mut out: Vec<String> = Vec::new();
@@ -361,10 +362,7 @@ fn check_status(conn: &mut DbConn, status: &str) -> Result<String, CrmError> {
     } else {
         Err(CrmError::invalid(
             "status",
-            format!(
-                "`{}` is not a status in the list",
-                status.chars().take(40).collect::<String>()
-            ),
+            Msg::new("invalid-status").arg("value", status.chars().take(40).collect::<String>()),
         ))
     }
 }
@@ -382,18 +380,19 @@ fn resolve_owner(
         .first(conn)
         .optional()?;
     let Some((id, team, disabled, role)) = found else {
-        return Err(CrmError::invalid("owner_id", "no such user"));
+        return Err(CrmError::invalid(
+            "owner_id",
+            Msg::new("invalid-owner-unknown"),
+        ));
     };
     if disabled || role == "admin" {
         return Err(CrmError::invalid(
             "owner_id",
-            "this user cannot own clients",
+            Msg::new("invalid-owner-cannot-own"),
         ));
     }
     if !scope.permits(Some(&id), team.as_deref()) {
-        return Err(CrmError::Forbidden(
-            "assigning a client to this user is outside your scope".into(),
-        ));
+        return Err(CrmError::Forbidden(Msg::new("not-allowed-assign-owner")));
     }
     Ok((id, team))
 }

@@ -5,25 +5,20 @@ use std::str::FromStr;
 use phonenumber::{Mode, country};
 
 use super::CrmError;
+use crate::i18n::Msg;
 
 /// A phone number in E.164 (`+995555123456`). Numbers without a country code need
 /// `crm.default_phone_region`.
 pub fn normalize_phone(raw: &str, region: Option<&str>) -> Result<String, CrmError> {
     let trimmed = raw.trim();
     if trimmed.is_empty() || trimmed.chars().count() > 40 {
-        return Err(CrmError::invalid("phone", "must have 1 to 40 characters"));
+        return Err(CrmError::invalid("phone", Msg::new("invalid-phone-length")));
     }
     if !trimmed
         .chars()
         .all(|c| c.is_ascii_digit() || " +-().\u{a0}/".contains(c))
     {
-        return Err(CrmError::invalid(
-            "phone",
-            format!(
-                "`{}` is not a phone number",
-                trimmed.chars().take(40).collect::<String>()
-            ),
-        ));
+        return Err(not_a_phone(trimmed));
     }
     let region = region.and_then(|r| country::Id::from_str(r).ok());
     let international = trimmed.starts_with('+') || trimmed.starts_with("00");
@@ -35,18 +30,21 @@ pub fn normalize_phone(raw: &str, region: Option<&str>) -> Result<String, CrmErr
     if !international && region.is_none() {
         return Err(CrmError::invalid(
             "phone",
-            "include the country code (e.g. +995 …), or set crm.default_phone_region",
+            Msg::new("invalid-phone-country"),
         ));
     }
-    let number = phonenumber::parse(region, &candidate)
-        .map_err(|_| CrmError::invalid("phone", format!("`{trimmed}` is not a phone number")))?;
+    let number = phonenumber::parse(region, &candidate).map_err(|_| not_a_phone(trimmed))?;
     if !number.is_valid() {
-        return Err(CrmError::invalid(
-            "phone",
-            format!("`{trimmed}` is not a valid phone number"),
-        ));
+        return Err(not_a_phone(trimmed));
     }
     Ok(number.format().mode(Mode::E164).to_string())
+}
+
+fn not_a_phone(value: &str) -> CrmError {
+    CrmError::invalid(
+        "phone",
+        Msg::new("invalid-phone").arg("value", value.chars().take(40).collect::<String>()),
+    )
 }
 
 /// The national significant digits of an E.164 number (`555123456` for
@@ -60,16 +58,13 @@ pub fn national_digits(e164: &str) -> Option<String> {
 pub fn normalize_email(raw: &str) -> Result<String, CrmError> {
     let trimmed = raw.trim();
     if trimmed.chars().count() > 254 {
-        return Err(CrmError::invalid("email", "is longer than 254 characters"));
+        return Err(CrmError::invalid("email", Msg::new("invalid-email-length")));
     }
     let lowered = trimmed.to_lowercase();
     if !email_address::EmailAddress::is_valid(&lowered) {
         return Err(CrmError::invalid(
             "email",
-            format!(
-                "`{}` is not an email address",
-                trimmed.chars().take(80).collect::<String>()
-            ),
+            Msg::new("invalid-email").arg("value", trimmed.chars().take(80).collect::<String>()),
         ));
     }
     Ok(lowered)

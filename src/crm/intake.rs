@@ -9,6 +9,7 @@ use super::clients::{self, Ctx};
 use super::types::{ContactInput, Direction, NewClient, TimelineInput};
 use super::{CrmError, contact, text, timeline};
 use crate::access::{Action, Object, Scope};
+use crate::i18n::Msg;
 use crate::store::DbConn;
 use crate::store::schema::clients as clients_t;
 
@@ -135,10 +136,7 @@ pub fn record_form(
         .map(|p| contact::normalize_phone(p, ctx.phone_region))
         .transpose()?;
     if email.is_none() && phone.is_none() {
-        return Err(CrmError::invalid(
-            "email",
-            "give an email address or a phone number",
-        ));
+        return Err(CrmError::invalid("email", Msg::new("invalid-form-contact")));
     }
     let message = text::opt_body("message", form.message.as_deref(), 5000)?;
     let mut keys = Vec::new();

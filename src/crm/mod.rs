@@ -10,12 +10,13 @@ pub mod text;
 pub mod timeline;
 pub mod types;
 
+use crate::i18n::Msg;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CrmError {
-    #[error("{field}: {message}")]
-    Invalid { field: String, message: String },
+    #[error("{field}: {msg}")]
+    Invalid { field: String, msg: Msg },
     /// Missing, or outside the caller's scope (the two answer alike).
     #[error("not found")]
     NotFound,
@@ -24,7 +25,7 @@ pub enum CrmError {
     #[error("not found")]
     OutOfScope,
     #[error("not allowed: {0}")]
-    Forbidden(String),
+    Forbidden(Msg),
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("storage: {0}")]
@@ -34,10 +35,10 @@ pub enum CrmError {
 }
 
 impl CrmError {
-    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+    pub fn invalid(field: &str, msg: Msg) -> Self {
         CrmError::Invalid {
             field: field.to_string(),
-            message: message.into(),
+            msg,
         }
     }
 }

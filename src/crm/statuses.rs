@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use super::types::Status;
 use super::{CrmError, text};
 use crate::access::{Action, Object, Scope};
+use crate::i18n::Msg;
 use crate::store::DbConn;
 use crate::store::models::clients::StatusRow;
 use crate::store::schema::client_statuses;
@@ -46,7 +47,7 @@ pub fn upsert(
     active: bool,
 ) -> Result<(), CrmError> {
     if !scope.is(Object::Statuses, Action::Update) {
-        return Err(CrmError::Forbidden("editing statuses".into()));
+        return Err(CrmError::Forbidden(Msg::new("not-allowed-statuses")));
     }
     let valid_code = !code.is_empty()
         && code.len() <= 32
@@ -54,10 +55,7 @@ pub fn upsert(
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if !valid_code {
-        return Err(CrmError::invalid(
-            "code",
-            "1 to 32 lower-case letters, digits or _",
-        ));
+        return Err(CrmError::invalid("code", Msg::new("invalid-status-code")));
     }
     let label = text::line("label", label, 60)?;
     let row = StatusRow {

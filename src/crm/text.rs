@@ -1,11 +1,12 @@
 //! Text checks shared by every field: what is accepted is stored byte-for-byte.
 
 use super::CrmError;
+use crate::i18n::Msg;
 
 /// A single-line field: no control characters at all, not blank, bounded length.
 pub fn line(field: &str, value: &str, max_chars: usize) -> Result<String, CrmError> {
     if value.trim().is_empty() {
-        return Err(CrmError::invalid(field, "must not be empty"));
+        return Err(CrmError::invalid(field, Msg::new("invalid-empty")));
     }
     check(field, value, max_chars, false)?;
     Ok(value.to_string())
@@ -44,7 +45,7 @@ pub fn opt_body(
 
 fn check(field: &str, value: &str, max_chars: usize, multiline: bool) -> Result<(), CrmError> {
     if value.contains('\0') {
-        return Err(CrmError::invalid(field, "must not contain NUL characters"));
+        return Err(CrmError::invalid(field, Msg::new("invalid-nul")));
     }
     if let Some(c) = value
         .chars()
@@ -52,14 +53,16 @@ fn check(field: &str, value: &str, max_chars: usize, multiline: bool) -> Result<
     {
         return Err(CrmError::invalid(
             field,
-            format!("must not contain control character U+{:04X}", c as u32),
+            Msg::new("invalid-control").arg("char", format!("U+{:04X}", c as u32)),
         ));
     }
     let chars = value.chars().count();
     if chars > max_chars {
         return Err(CrmError::invalid(
             field,
-            format!("is {chars} characters long; at most {max_chars} are allowed"),
+            Msg::new("invalid-too-long")
+                .arg("len", chars)
+                .arg("max", max_chars),
         ));
     }
     Ok(())
@@ -72,7 +75,7 @@ pub fn opt_link(field: &str, value: Option<&str>) -> Result<Option<String>, CrmE
     };
     match url::Url::parse(&v) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(Some(v)),
-        _ => Err(CrmError::invalid(field, "must be an http or https URL")),
+        _ => Err(CrmError::invalid(field, Msg::new("invalid-url"))),
     }
 }
 

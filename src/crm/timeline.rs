@@ -10,6 +10,7 @@ use super::types::*;
 use super::{CrmError, text};
 use crate::access::{Action, Object, Scope};
 use crate::clock::Env;
+use crate::i18n::Msg;
 use crate::store::DbConn;
 use crate::store::models::clients::TimelineRow;
 use crate::store::schema::timeline_entries;
@@ -22,7 +23,7 @@ fn encode_cursor(at: NaiveDateTime, id: &str) -> String {
 }
 
 fn decode_cursor(cursor: &str) -> Result<(NaiveDateTime, String), CrmError> {
-    let bad = || CrmError::invalid("cursor", "is not a cursor this server issued");
+    let bad = || CrmError::invalid("cursor", Msg::new("invalid-cursor"));
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor.as_bytes())
         .map_err(|_| bad())?;
@@ -162,10 +163,14 @@ fn occurred(env: &Env, at: Option<DateTime<chrono::Utc>>) -> Result<NaiveDateTim
     let now = env.now();
     match at {
         None => Ok(now.naive_utc()),
-        Some(t) if t > now + chrono::Duration::days(1) => {
-            Err(CrmError::invalid("occurred_at", "is in the future"))
-        }
-        Some(t) if t.timestamp() < 0 => Err(CrmError::invalid("occurred_at", "is before 1970")),
+        Some(t) if t > now + chrono::Duration::days(1) => Err(CrmError::invalid(
+            "occurred_at",
+            Msg::new("invalid-in-future"),
+        )),
+        Some(t) if t.timestamp() < 0 => Err(CrmError::invalid(
+            "occurred_at",
+            Msg::new("invalid-before-1970"),
+        )),
         Some(t) => Ok(t.naive_utc()),
     }
 }
@@ -191,7 +196,7 @@ pub(crate) fn entry_row(
             if duration_secs.is_some_and(|d| d > 86_400) {
                 return Err(CrmError::invalid(
                     "duration_secs",
-                    "a call lasts at most a day",
+                    Msg::new("invalid-call-duration"),
                 ));
             }
             row.call_direction = Some(direction.as_str().to_string());
@@ -226,7 +231,7 @@ pub(crate) fn entry_row(
         TimelineInput::Note { body } => {
             row = blank_row(env, client_id, "note", author)?;
             if body.trim().is_empty() {
-                return Err(CrmError::invalid("body", "must not be empty"));
+                return Err(CrmError::invalid("body", Msg::new("invalid-empty")));
             }
             row.body = Some(text::body("body", body, BODY_MAX)?);
         }

@@ -10,6 +10,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::i18n::Msg;
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -48,9 +49,9 @@ impl FromStr for Role {
             "admin" => Ok(Role::Admin),
             "manager" => Ok(Role::Manager),
             "sales" => Ok(Role::Sales),
-            other => Err(IdentityError::Invalid(format!(
-                "unknown role `{other}` (expected owner, admin, manager or sales)"
-            ))),
+            other => Err(IdentityError::Invalid(
+                Msg::new("invalid-role").arg("value", other.chars().take(20).collect::<String>()),
+            )),
         }
     }
 }
@@ -70,7 +71,7 @@ pub struct Actor {
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
     #[error("{0}")]
-    Invalid(String),
+    Invalid(Msg),
     #[error("{0} already exists")]
     Conflict(String),
     #[error("{0} not found")]

@@ -7,6 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::IdentityError;
 use crate::clock::Env;
+use crate::i18n::Msg;
 
 pub const MIN_LENGTH: usize = 12;
 pub const MAX_LENGTH: usize = 1024;
@@ -22,19 +23,17 @@ pub fn check_policy(password: &SecretString) -> Result<(), IdentityError> {
     let pw = password.expose_secret();
     let chars = pw.chars().count();
     if chars < MIN_LENGTH {
-        return Err(IdentityError::Invalid(format!(
-            "the password must have at least {MIN_LENGTH} characters"
-        )));
+        return Err(IdentityError::Invalid(
+            Msg::new("password-too-short").arg("min", MIN_LENGTH),
+        ));
     }
     if pw.len() > MAX_LENGTH {
-        return Err(IdentityError::Invalid(format!(
-            "the password must have at most {MAX_LENGTH} bytes"
-        )));
+        return Err(IdentityError::Invalid(
+            Msg::new("password-too-long").arg("max", MAX_LENGTH),
+        ));
     }
     if pw.contains('\0') {
-        return Err(IdentityError::Invalid(
-            "the password must not contain NUL characters".into(),
-        ));
+        return Err(IdentityError::Invalid(Msg::new("password-nul")));
     }
     Ok(())
 }

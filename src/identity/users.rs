@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::{IdentityError, Role, password, token_hash};
 use crate::clock::Env;
+use crate::i18n::Msg;
 use crate::store::models::teams::TeamRow;
 use crate::store::models::users::{SetupTokenRow, UserRow};
 use crate::store::schema::{sessions, setup_tokens, teams, users};
@@ -43,9 +44,7 @@ pub fn normalize_username(raw: &str) -> Result<String, IdentityError> {
     if valid {
         Ok(name)
     } else {
-        Err(IdentityError::Invalid(
-            "a username has 1 to 64 letters, digits or . _ - @".into(),
-        ))
+        Err(IdentityError::Invalid(Msg::new("invalid-username")))
     }
 }
 
@@ -66,9 +65,7 @@ fn to_user(row: UserRow, team: Option<String>) -> Result<User, IdentityError> {
 pub fn ensure_team(conn: &mut DbConn, env: &Env, name: &str) -> Result<String, IdentityError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.contains('\0') {
-        return Err(IdentityError::Invalid(
-            "a team name has 1 to 100 characters".into(),
-        ));
+        return Err(IdentityError::Invalid(Msg::new("invalid-team-name")));
     }
     if let Some(id) = teams::table
         .filter(teams::name.eq(name))
@@ -111,9 +108,7 @@ pub fn add(conn: &mut DbConn, env: &Env, new: NewUser) -> Result<User, IdentityE
         .filter(|d| !d.is_empty())
         .unwrap_or_else(|| username.clone());
     if display_name.chars().count() > 200 || display_name.contains('\0') {
-        return Err(IdentityError::Invalid(
-            "a display name has at most 200 characters".into(),
-        ));
+        return Err(IdentityError::Invalid(Msg::new("invalid-display-name")));
     }
     conn.transaction(|conn| {
         let team_id = match &new.team {
@@ -283,9 +278,7 @@ pub fn redeem_setup_token(
         let row = match row {
             Some(r) if r.used_at.is_none() && r.expires_at > now => r,
             _ => {
-                return Err(IdentityError::Invalid(
-                    "this set-up link is invalid, used or expired".into(),
-                ));
+                return Err(IdentityError::Invalid(Msg::new("setup-link-invalid")));
             }
         };
         let updated = diesel::update(
@@ -296,9 +289,7 @@ pub fn redeem_setup_token(
         .set(setup_tokens::used_at.eq(now))
         .execute(conn)?;
         if updated != 1 {
-            return Err(IdentityError::Invalid(
-                "this set-up link is invalid, used or expired".into(),
-            ));
+            return Err(IdentityError::Invalid(Msg::new("setup-link-invalid")));
         }
         set_password(conn, env, &row.user_id, pw)?;
         get(conn, &row.user_id)

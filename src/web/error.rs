@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::access::GateError;
+use crate::i18n::{Localizer, Msg};
 use crate::identity::IdentityError;
 use crate::store::StoreError;
 
@@ -18,16 +19,13 @@ pub enum ApiError {
     #[error("your role does not allow this")]
     Forbidden,
     #[error("{0}")]
-    NotAllowed(String),
+    NotAllowed(Msg),
     #[error("the request did not come from a Holdfast page (CSRF check failed)")]
     Csrf,
     #[error("not found")]
     NotFound,
-    #[error("{message}")]
-    Invalid {
-        field: Option<String>,
-        message: String,
-    },
+    #[error("{msg}")]
+    Invalid { field: Option<String>, msg: Msg },
     #[error("{0}")]
     BadRequest(String),
     #[error("the request body is larger than {0} bytes")]
@@ -89,19 +87,28 @@ impl ApiError {
         }
     }
 
-    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        ApiError::Invalid {
-            field: Some(field.to_string()),
-            message: message.into(),
+    /// The message in the reader's language where a translation exists.
+    pub fn message(&self, t: Option<&Localizer>) -> String {
+        match (self, t) {
+            (ApiError::Invalid { msg, .. } | ApiError::NotAllowed(msg), Some(t)) => t.msg(msg),
+            (_, Some(t)) => {
+                let key = format!("api-error-{}", self.code());
+                if t.has(&key) {
+                    t.t(&key)
+                } else {
+                    self.to_string()
+                }
+            }
+            (_, None) => self.to_string(),
         }
     }
 
     /// The body sent to clients; `request_id` is filled in by the middleware.
-    pub fn body(&self, request_id: &str) -> serde_json::Value {
+    pub fn body(&self, request_id: &str, t: Option<&Localizer>) -> serde_json::Value {
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code(),
-                message: self.to_string(),
+                message: self.message(t),
                 field: self.field(),
                 request_id,
             },
@@ -130,7 +137,7 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         // The middleware replaces this body with one that carries the request id
         // (and with an HTML page for browser routes).
-        HttpResponse::build(self.status_code()).json(self.body(""))
+        HttpResponse::build(self.status_code()).json(self.body("", None))
     }
 }
 
@@ -139,9 +146,9 @@ impl From<GateError> for ApiError {
         match e {
             GateError::Forbidden => ApiError::Forbidden,
             GateError::NotFound => ApiError::NotFound,
-            GateError::Invalid { field, message } => ApiError::Invalid {
+            GateError::Invalid { field, msg } => ApiError::Invalid {
                 field: Some(field),
-                message,
+                msg,
             },
             GateError::NotAllowed(m) => ApiError::NotAllowed(m),
             GateError::Conflict(m) => ApiError::Conflict(m),
@@ -168,10 +175,7 @@ fn store_error(cause: StoreError) -> ApiError {
 impl From<IdentityError> for ApiError {
     fn from(e: IdentityError) -> Self {
         match e {
-            IdentityError::Invalid(m) => ApiError::Invalid {
-                field: None,
-                message: m,
-            },
+            IdentityError::Invalid(msg) => ApiError::Invalid { field: None, msg },
             IdentityError::Conflict(m) => ApiError::Conflict(format!("{m} already exists")),
             IdentityError::NotFound(_) => ApiError::NotFound,
             IdentityError::BadCredentials => ApiError::BadCredentials,

@@ -187,7 +187,8 @@ fn render_error(
             return pages::error_page(req, state, status, err, request_id);
         }
     }
-    HttpResponse::build(status).json(err.body(request_id))
+    let t = state.map(|s| auth::localizer(req, s));
+    HttpResponse::build(status).json(err.body(request_id, t.as_ref()))
 }
 
 fn is_safe(method: &Method) -> bool {

@@ -203,11 +203,14 @@ async fn setup_submit(
         .await;
     match result {
         Ok(_) => Ok(see_other("/login")),
-        Err(crate::identity::IdentityError::Invalid(m)) if m.contains("set-up link") => {
+        Err(crate::identity::IdentityError::Invalid(m)) if m.key == "setup-link-invalid" => {
             let msg = t.t("setup-invalid");
             fail(t, msg, String::new())
         }
-        Err(crate::identity::IdentityError::Invalid(m)) => fail(t, m, form.code),
+        Err(crate::identity::IdentityError::Invalid(m)) => {
+            let msg = t.msg(&m);
+            fail(t, msg, form.code)
+        }
         Err(e) => Err(e.into()),
     }
 }

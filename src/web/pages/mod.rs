@@ -79,7 +79,7 @@ pub fn error_page(
         ApiError::Throttled => t.t("error-throttled"),
         ApiError::AuditUnavailable | ApiError::Unavailable => t.t("error-unavailable"),
         ApiError::Internal(_) => t.t("error-internal"),
-        other => other.to_string(),
+        other => other.message(Some(&t)),
     };
     let page = ErrorPage {
         c: Chrome {
