@@ -88,6 +88,13 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // `holdfast user list | head`: the reader left; that is not a failure.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -293,10 +300,13 @@ fn user_command(config: &Config, env: &Env, command: UserCommand) -> anyhow::Res
             }
         }
         UserCommand::List => {
-            println!(
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
                 "{:<24} {:<8} {:<16} {:<8}",
                 "USERNAME", "ROLE", "TEAM", "STATE"
-            );
+            )?;
             for u in users::list(&mut conn)? {
                 let state = if u.disabled {
                     "disabled"
@@ -305,13 +315,12 @@ fn user_command(config: &Config, env: &Env, command: UserCommand) -> anyhow::Res
                 } else {
                     "no password"
                 };
-                println!(
+                let team = u.team.unwrap_or_default();
+                writeln!(
+                    out,
                     "{:<24} {:<8} {:<16} {:<8}",
-                    u.username,
-                    u.role,
-                    u.team.unwrap_or_default(),
-                    state
-                );
+                    u.username, u.role, team, state
+                )?;
             }
         }
         UserCommand::Disable { username } => {

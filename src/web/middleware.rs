@@ -40,8 +40,10 @@ impl SecurityHeaders {
                 HeaderValue::from_static("nosniff"),
             ),
             (
+                // `same-origin`, not `no-referrer`: with no-referrer, Chromium sends
+                // `Origin: null` on same-origin form posts.
                 header::REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
+                HeaderValue::from_static("same-origin"),
             ),
             (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
             (
@@ -113,8 +115,11 @@ pub async fn envelope(
                 }
                 None => {
                     let status = res.status();
-                    if status.is_client_error() || status.is_server_error() {
-                        // An error actix produced itself (e.g. 405): give it our shape.
+                    let has_body = res.headers().contains_key(header::CONTENT_TYPE);
+                    if (status.is_client_error() || status.is_server_error()) && !has_body {
+                        // An error actix produced itself (e.g. an empty 405): give it
+                        // our shape. Pages that render their own error (a form shown
+                        // again with its messages) pass through.
                         let err = generic_error(status);
                         let response = render_error(&http_req, &err, &request_id, state.as_ref());
                         ServiceResponse::new(http_req, response).map_into_right_body()
@@ -218,10 +223,13 @@ pub async fn csrf<B: MessageBody + 'static>(
         let h = req.headers();
         let fetch_site = h.get("sec-fetch-site").and_then(|v| v.to_str().ok());
         let bad_fetch = fetch_site.is_some_and(|s| s != "same-origin" && s != "none");
-        let bad_origin = match (
-            h.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
-            h.get(header::HOST),
-        ) {
+        let origin = h
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            // Browsers send `Origin: null` from privacy-sensitive contexts; accept it
+            // only when Fetch Metadata vouches for the same origin.
+            .filter(|o| !(*o == "null" && fetch_site == Some("same-origin")));
+        let bad_origin = match (origin, h.get(header::HOST)) {
             (Some(origin), Some(host)) => {
                 let host = host.to_str().unwrap_or("");
                 url::Url::parse(origin)

@@ -143,9 +143,19 @@ async fn invalid_values_name_the_field() {
         assert_eq!(err["error"]["field"], field, "{body}: {err}");
     }
     // Messages are worded by the translation layer, with their arguments.
-    let (_, err) = c.post("/api/v1/clients", json!({"name": "ж".repeat(201)})).await;
-    assert_eq!(err["error"]["message"], "is 201 characters long; at most 200 are allowed");
-    let (_, err) = c.post("/api/v1/clients", json!({"name": "Ok", "phones": ["call me"]})).await;
+    let (_, err) = c
+        .post("/api/v1/clients", json!({"name": "ж".repeat(201)}))
+        .await;
+    assert_eq!(
+        err["error"]["message"],
+        "is 201 characters long; at most 200 are allowed"
+    );
+    let (_, err) = c
+        .post(
+            "/api/v1/clients",
+            json!({"name": "Ok", "phones": ["call me"]}),
+        )
+        .await;
     assert_eq!(err["error"]["message"], "“call me” is not a phone number");
     let id = c.create_client(json!({"name": "Valid"})).await;
     let tl = format!("/api/v1/clients/{id}/timeline");

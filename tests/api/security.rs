@@ -177,8 +177,18 @@ async fn state_changes_need_the_csrf_token_and_refusals_are_audited() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // `Origin: null` (sent by browsers under a strict referrer policy) counts as
+    // cross-site unless Fetch Metadata says same-origin.
+    let res = c
+        .raw(Method::POST, "/api/v1/clients")
+        .header("origin", "null")
+        .json(&json!({"name": "Null origin"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
     let rejected = s.audit("csrf.rejected");
-    assert_eq!(rejected.len(), 5, "{rejected:?}");
+    assert_eq!(rejected.len(), 6, "{rejected:?}");
     assert!(rejected.iter().all(|e| e.outcome == "denied"));
     // Nothing was created.
     let (_, list) = c.get("/api/v1/clients").await;
@@ -189,6 +199,15 @@ async fn state_changes_need_the_csrf_token_and_refusals_are_audited() {
             .0,
         StatusCode::CREATED
     );
+    let res = c
+        .raw(Method::POST, "/api/v1/clients")
+        .header("origin", "null")
+        .header("sec-fetch-site", "same-origin")
+        .json(&json!({"name": "Same-origin form post"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
 }
 
 #[tokio::test]
@@ -308,4 +327,22 @@ async fn login_is_throttled_per_address_under_concurrency() {
         )
         .await;
     assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn the_login_page_shows_its_own_error() {
+    let s = TestServer::start();
+    s.add_user("mari", Role::Sales, Some("north"));
+    let res = s
+        .client()
+        .raw(Method::POST, "/login")
+        .form(&[("username", "mari"), ("password", "wrong password here")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("id=\"login-form\""), "{html}");
+    assert!(html.contains("Wrong username or password."));
+    assert!(html.contains("value=\"mari\""), "the username is kept");
 }

@@ -80,9 +80,9 @@ fn find_error<'a>(errors: &'a [FieldError], field: &str) -> Option<&'a str> {
 
 /// A domain validation error as (domain field name, message for the reader);
 /// any other error is passed on. The one place that reads `GateError::Invalid`.
-fn invalid(_t: &Localizer, e: GateError) -> Result<(String, String), ApiError> {
+fn invalid(t: &Localizer, e: GateError) -> Result<(String, String), ApiError> {
     match e {
-        GateError::Invalid { field, message } => Ok((field, message)),
+        GateError::Invalid { field, msg } => Ok((field, t.msg(&msg))),
         other => Err(other.into()),
     }
 }
