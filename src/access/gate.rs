@@ -314,7 +314,7 @@ impl Gate {
             None,
             move |conn, ctx, scope| {
                 let created = clients::create(conn, ctx, scope, &input, None)?;
-                let detail = json!({ "duplicate_of": created.client.duplicate_of });
+                let detail = json!({ "duplicate_of": created.matched });
                 let ids = vec![created.client.id.clone()];
                 Ok(touched(created, ids, detail))
             },

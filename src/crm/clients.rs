@@ -73,7 +73,7 @@ pub(super) fn load_in_scope(
 pub fn get(conn: &mut DbConn, scope: &Scope, id: &str) -> Result<Client, CrmError> {
     require(scope, Object::Client, &[Action::Read])?;
     let row = load_in_scope(conn, scope, id, false)?;
-    hydrate(conn, row)
+    hydrate_for(conn, scope, row)
 }
 
 pub fn card(conn: &mut DbConn, scope: &Scope, id: &str) -> Result<ClientCard, CrmError> {
@@ -158,11 +158,30 @@ fn hydrate(conn: &mut DbConn, row: ClientRow) -> Result<Client, CrmError> {
         tags,
         phones,
         emails,
+        possible_duplicate: row.duplicate_of.is_some(),
         duplicate_of: row.duplicate_of,
         created_at: utc(row.created_at),
         updated_at: utc(row.updated_at),
         deleted_at: row.deleted_at.map(utc),
     })
+}
+
+/// `hydrate`, then hide the matched duplicate's id unless the scope covers it.
+fn hydrate_for(conn: &mut DbConn, scope: &Scope, row: ClientRow) -> Result<Client, CrmError> {
+    let mut client = hydrate(conn, row)?;
+    if let Some(other) = &client.duplicate_of {
+        let holder: Option<(Option<String>, Option<String>)> = clients::table
+            .filter(clients::id.eq(other))
+            .select((clients::owner_id, clients::team_id))
+            .first(conn)
+            .optional()?;
+        let visible =
+            holder.is_some_and(|(owner, team)| scope.permits(owner.as_deref(), team.as_deref()));
+        if !visible {
+            client.duplicate_of = None;
+        }
+    }
+    Ok(client)
 }
 
 fn summary(row: ClientRow) -> ClientSummary {
@@ -174,7 +193,7 @@ fn summary(row: ClientRow) -> ClientSummary {
         status: row.status,
         owner_id: row.owner_id,
         team_id: row.team_id,
-        duplicate_of: row.duplicate_of,
+        possible_duplicate: row.duplicate_of.is_some(),
         created_at: utc(row.created_at),
         updated_at: utc(row.updated_at),
         deleted_at: row.deleted_at.map(utc),
@@ -543,8 +562,9 @@ pub fn create(
         .select(ClientRow::as_select())
         .first(conn)?;
     Ok(Created {
-        client: hydrate(conn, row)?,
+        client: hydrate_for(conn, scope, row)?,
         duplicate: duplicate_of.is_some(),
+        matched: duplicate_of,
     })
 }
 
@@ -711,7 +731,7 @@ pub fn update(
         .filter(clients::id.eq(&row.id))
         .select(ClientRow::as_select())
         .first(conn)?;
-    Ok((hydrate(conn, row)?, changes))
+    Ok((hydrate_for(conn, scope, row)?, changes))
 }
 
 /// Soft delete: the card disappears from lists and reads; an owner can restore it.
@@ -767,7 +787,7 @@ pub fn restore(
         .filter(clients::id.eq(&row.id))
         .select(ClientRow::as_select())
         .first(conn)?;
-    hydrate(conn, row)
+    hydrate_for(conn, scope, row)
 }
 
 /// Display names of all users, for labels (the user table is small).

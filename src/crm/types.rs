@@ -58,7 +58,10 @@ pub struct Client {
     pub tags: Vec<String>,
     pub phones: Vec<Contact>,
     pub emails: Vec<Contact>,
-    /// Set when a phone or email matched an existing client at creation.
+    /// A phone or email matched an existing client at creation.
+    pub possible_duplicate: bool,
+    /// The matched client, shown only when the reader's scope covers it: the id of
+    /// a colleague's client is nobody else's business.
     pub duplicate_of: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -74,7 +77,7 @@ pub struct ClientSummary {
     pub status: String,
     pub owner_id: Option<String>,
     pub team_id: Option<String>,
-    pub duplicate_of: Option<String>,
+    pub possible_duplicate: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
@@ -298,6 +301,9 @@ pub struct ClientCard {
 pub struct Created {
     pub client: Client,
     pub duplicate: bool,
+    /// The matched client's id, for the audit log only (the reader may not see it).
+    #[serde(skip)]
+    pub matched: Option<String>,
 }
 
 /// What changed, for the audit log: field names and, for status/owner, values.

@@ -133,6 +133,14 @@ async fn phones_and_emails_are_normalised_and_duplicates_flagged() {
         .await;
     assert_eq!(st, StatusCode::CREATED);
     assert_eq!(dup["duplicate"], true);
+    assert_eq!(dup["client"]["possible_duplicate"], true);
+    // The colleague's client stays invisible: not even its id is given out.
+    assert!(dup["client"]["duplicate_of"].is_null(), "{dup}");
+    s.add_user("boss", Role::Owner, None);
+    let boss = s.login("boss").await;
+    let dup_id = dup["client"]["id"].as_str().unwrap();
+    let (_, card) = boss.get(&format!("/api/v1/clients/{dup_id}")).await;
+    assert_eq!(card["client"]["duplicate_of"], created["client"]["id"]);
     let (_, flagged) = b.get("/api/v1/clients?duplicates=true").await;
     assert_eq!(flagged["items"].as_array().unwrap().len(), 1);
     // The audit event names the match, for the owner to review.

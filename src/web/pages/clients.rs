@@ -299,7 +299,7 @@ async fn list(
             company: c.company.clone().unwrap_or_default(),
             status: labels.get(&c.status).cloned().unwrap_or(c.status.clone()),
             updated: timestamp(&t, &c.updated_at),
-            duplicate: c.duplicate_of.is_some(),
+            duplicate: c.possible_duplicate,
         })
         .collect();
     let notice = match p.done.as_str() {
@@ -872,6 +872,8 @@ struct CardPage {
     tags: Vec<(String, String)>,
     phones: Vec<ContactView>,
     emails: Vec<ContactView>,
+    /// Flagged as a possible duplicate; the link only when the other card is visible.
+    duplicate: bool,
     duplicate_href: Option<String>,
     created: Stamp,
     updated: Stamp,
@@ -1132,6 +1134,7 @@ async fn card_page(
             .collect(),
         phones: contact_views(&client.phones, "tel:"),
         emails: contact_views(&client.emails, "mailto:"),
+        duplicate: client.possible_duplicate,
         duplicate_href: client.duplicate_of.as_deref().map(client_href),
         created: timestamp(&t, &client.created_at),
         updated: timestamp(&t, &client.updated_at),
@@ -1400,6 +1403,7 @@ mod tests {
             phones: vec![],
             emails: vec![],
             duplicate_of: None,
+            possible_duplicate: false,
             created_at: Utc::now(),
             updated_at: Utc::now(),
             deleted_at: None,
