@@ -220,20 +220,22 @@ fn decode_cursor(cursor: &str) -> Result<(NaiveDateTime, String), CrmError> {
     Ok((at, id.to_string()))
 }
 
-/// One page of clients inside the scope, newest first. The scope becomes SQL; each
-/// returned row is checked again with casbin.
-pub fn list(
+/// One slice of a scope, as SQL.
+enum Part<'a> {
+    All,
+    Owner(&'a str),
+    Team(&'a str),
+}
+
+/// Up to `fetch` rows of one slice of the caller's scope, filtered and in keyset order.
+fn page_query(
     conn: &mut DbConn,
-    scope: &Scope,
     query: &ListQuery,
-) -> Result<Page<ClientSummary>, CrmError> {
-    let deleted = query.deleted.unwrap_or(false);
-    if deleted {
-        require(scope, Object::Client, &[Action::Restore])?;
-    } else {
-        require(scope, Object::Client, &[Action::List])?;
-    }
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    deleted: bool,
+    cursor: Option<(NaiveDateTime, String)>,
+    part: Part<'_>,
+    fetch: i64,
+) -> Result<Vec<ClientRow>, CrmError> {
     let backend = conn.backend();
     let mut q = clients::table.select(ClientRow::as_select()).into_boxed();
     q = if deleted {
@@ -241,14 +243,10 @@ pub fn list(
     } else {
         q.filter(clients::deleted_at.is_null())
     };
-    q = match scope.filter() {
-        Filter::OwnedBy(owner) => q.filter(clients::owner_id.eq(owner.to_string())),
-        Filter::TeamOrOwnedBy { team, owner } => q.filter(
-            clients::team_id
-                .eq(team.to_string())
-                .or(clients::owner_id.eq(owner.to_string())),
-        ),
-        Filter::Everything => q,
+    q = match part {
+        Part::All => q,
+        Part::Owner(owner) => q.filter(clients::owner_id.eq(owner.to_string())),
+        Part::Team(team) => q.filter(clients::team_id.eq(team.to_string())),
     };
     if let Some(status) = query.status.as_deref().filter(|s| !s.is_empty()) {
         q = q.filter(clients::status.eq(status.to_string()));
@@ -268,40 +266,90 @@ pub fn list(
             ),
         );
     }
-    if let Some(text) = query.q.as_deref() {
-        if text.chars().count() > 200 || text.contains('\0') {
-            return Err(CrmError::invalid("q", Msg::new("invalid-query")));
-        }
-        let terms = search::terms(text);
-        if !terms.is_empty() {
-            q = match backend {
-                Backend::Sqlite => q.filter(
-                    sql::<Bool>(
-                        "clients.pk IN (SELECT rowid FROM clients_fts WHERE clients_fts MATCH ",
-                    )
-                    .bind::<Text, _>(search::fts5_query(&terms))
+    let terms = query.q.as_deref().map(search::terms).unwrap_or_default();
+    if !terms.is_empty() {
+        q = match backend {
+            Backend::Sqlite => q.filter(
+                sql::<Bool>(
+                    "clients.pk IN (SELECT rowid FROM clients_fts WHERE clients_fts MATCH ",
+                )
+                .bind::<Text, _>(search::fts5_query(&terms))
+                .sql(")"),
+            ),
+            Backend::Postgres => q.filter(
+                sql::<Bool>("clients.search_tsv @@ to_tsquery('simple', ")
+                    .bind::<Text, _>(search::tsquery(&terms))
                     .sql(")"),
-                ),
-                Backend::Postgres => q.filter(
-                    sql::<Bool>("clients.search_tsv @@ to_tsquery('simple', ")
-                        .bind::<Text, _>(search::tsquery(&terms))
-                        .sql(")"),
-                ),
-            };
-        }
+            ),
+        };
     }
-    if let Some(cursor) = query.cursor.as_deref().filter(|c| !c.is_empty()) {
-        let (at, id) = decode_cursor(cursor)?;
+    if let Some((at, id)) = cursor {
         q = q.filter(
             clients::created_at
                 .lt(at)
                 .or(clients::created_at.eq(at).and(clients::id.lt(id))),
         );
     }
-    let mut rows: Vec<ClientRow> = q
-        .order((clients::created_at.desc(), clients::id.desc()))
-        .limit(i64::from(limit) + 1)
-        .load(conn)?;
+    Ok(q.order((clients::created_at.desc(), clients::id.desc()))
+        .limit(fetch)
+        .load(conn)?)
+}
+
+/// One page of clients inside the scope, newest first. The scope becomes SQL; each
+/// returned row is checked again with casbin.
+pub fn list(
+    conn: &mut DbConn,
+    scope: &Scope,
+    query: &ListQuery,
+) -> Result<Page<ClientSummary>, CrmError> {
+    let deleted = query.deleted.unwrap_or(false);
+    if deleted {
+        require(scope, Object::Client, &[Action::Restore])?;
+    } else {
+        require(scope, Object::Client, &[Action::List])?;
+    }
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    if let Some(text) = query.q.as_deref()
+        && (text.chars().count() > 200 || text.contains('\0'))
+    {
+        return Err(CrmError::invalid("q", Msg::new("invalid-query")));
+    }
+    let cursor = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
+        Some(c) => Some(decode_cursor(c)?),
+        None => None,
+    };
+    let fetch = i64::from(limit) + 1;
+    let mut rows: Vec<ClientRow> = match scope.filter() {
+        Filter::OwnedBy(owner) => {
+            page_query(conn, query, deleted, cursor, Part::Owner(owner), fetch)?
+        }
+        Filter::Everything => page_query(conn, query, deleted, cursor, Part::All, fetch)?,
+        // "Team OR owned by me" as one query makes both engines sort the whole
+        // team; two index-ordered queries merged here read only what the page needs.
+        Filter::TeamOrOwnedBy { team, owner } => {
+            let mut merged = page_query(
+                conn,
+                query,
+                deleted,
+                cursor.clone(),
+                Part::Team(team),
+                fetch,
+            )?;
+            merged.extend(page_query(
+                conn,
+                query,
+                deleted,
+                cursor,
+                Part::Owner(owner),
+                fetch,
+            )?);
+            merged.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+            // A client of the team owned by the caller comes from both queries.
+            merged.dedup_by(|a, b| a.id == b.id);
+            merged.truncate(usize::try_from(fetch).unwrap_or(usize::MAX));
+            merged
+        }
+    };
     let next_cursor = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
         rows.last().map(|r| encode_cursor(r.created_at, &r.id))

@@ -13,10 +13,11 @@ async fn login_failure_is_the_same_for_unknown_and_known_users() {
     let s = TestServer::start();
     s.add_user("nino", Role::Sales, Some("north"));
     let c = s.client();
-    let mut known = 0.0;
-    let mut unknown = 0.0;
+    // Fastest of several tries: the least disturbed by other tests on the machine.
+    let mut known = f64::MAX;
+    let mut unknown = f64::MAX;
     let mut bodies = vec![];
-    for i in 0..3 {
+    for i in 0..5 {
         let t = Instant::now();
         let (st, body) = c
             .post(
@@ -24,7 +25,7 @@ async fn login_failure_is_the_same_for_unknown_and_known_users() {
                 json!({"username": "nino", "password": format!("wrong password {i}")}),
             )
             .await;
-        known += t.elapsed().as_secs_f64();
+        known = known.min(t.elapsed().as_secs_f64());
         assert_eq!(st, StatusCode::UNAUTHORIZED);
         bodies.push(body["error"]["message"].clone());
         let t = Instant::now();
@@ -34,20 +35,21 @@ async fn login_failure_is_the_same_for_unknown_and_known_users() {
                 json!({"username": format!("ghost{i}"), "password": "wrong password"}),
             )
             .await;
-        unknown += t.elapsed().as_secs_f64();
+        unknown = unknown.min(t.elapsed().as_secs_f64());
         assert_eq!(st, StatusCode::UNAUTHORIZED);
         bodies.push(body["error"]["message"].clone());
     }
     assert!(bodies.windows(2).all(|w| w[0] == w[1]), "{bodies:?}");
-    // Both paths pay for one argon2 verification; a missing user must not be
-    // answered noticeably faster.
+    // Both paths pay for one argon2 verification (tens of milliseconds); without
+    // it a missing user would be answered a hundred times faster. The bounds are
+    // wide because the machine is shared with other tests.
     let ratio = unknown / known;
     assert!(
-        (0.5..2.0).contains(&ratio),
+        (0.25..4.0).contains(&ratio),
         "unknown/known timing ratio {ratio}"
     );
     let failed = s.audit("login");
-    assert_eq!(failed.iter().filter(|e| e.outcome == "failed").count(), 6);
+    assert_eq!(failed.iter().filter(|e| e.outcome == "failed").count(), 10);
 }
 
 #[tokio::test]
