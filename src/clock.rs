@@ -57,8 +57,11 @@ impl Env {
         }
     }
 
+        /// Whole microseconds: what PostgreSQL keeps and what list cursors carry, so a
+    /// row never sorts between its own cursor and the next page.
     pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
+        use chrono::SubsecRound;
+        self.clock.now().trunc_subsecs(6)
     }
 
     pub fn random_bytes<const N: usize>(&self) -> Result<[u8; N], EntropyError> {

@@ -207,28 +207,48 @@ fn ensure_staff(
     env: &Env,
     password: &SecretString,
 ) -> Result<StaffOutcome, DemoError> {
+    // Every conflict is found before anything is written.
+    let mut existing = Vec::with_capacity(STAFF.len());
+    for spec in STAFF {
+        let user = match users::find_by_username(conn, spec.username)? {
+            Some(row) => Some(users::get(conn, &row.id)?),
+            None => None,
+        };
+        if let Some(user) = &user
+            && (user.role != spec.role || user.team.as_deref() != spec.team)
+        {
+            return Err(DemoError::new(format!(
+                "user `{}` already exists as {}{}, but the demo needs {}: \
+                 load the demo into a fresh database, or rename that user",
+                spec.username,
+                user.role,
+                user.team
+                    .as_deref()
+                    .map(|t| format!(" in team {t}"))
+                    .unwrap_or_default(),
+                describe(spec),
+            )));
+        }
+        existing.push(user);
+    }
+    let can_own = STAFF
+        .iter()
+        .zip(&existing)
+        .any(|(spec, user)| spec.share > 0 && !user.as_ref().is_some_and(|u| u.disabled));
+    if !can_own {
+        return Err(DemoError::new(
+            "every demo sales user is disabled; nobody can own the demo clients",
+        ));
+    }
+
     let mut out = StaffOutcome {
         owners: Vec::new(),
         created: Vec::new(),
         kept: Vec::new(),
     };
-    for spec in STAFF {
-        let user = match users::find_by_username(conn, spec.username)? {
-            Some(row) => {
-                let user = users::get(conn, &row.id)?;
-                if user.role != spec.role || user.team.as_deref() != spec.team {
-                    return Err(DemoError::new(format!(
-                        "user `{}` already exists as {}{}, but the demo needs {}: \
-                         load the demo into a fresh database, or rename that user",
-                        spec.username,
-                        user.role,
-                        user.team
-                            .as_deref()
-                            .map(|t| format!(" in team {t}"))
-                            .unwrap_or_default(),
-                        describe(spec),
-                    )));
-                }
+    for (spec, user) in STAFF.iter().zip(existing) {
+        let user = match user {
+            Some(user) => {
                 out.kept.push(describe(spec));
                 user
             }
@@ -255,11 +275,6 @@ fn ensure_staff(
                 share: spec.share,
             });
         }
-    }
-    if out.owners.is_empty() {
-        return Err(DemoError::new(
-            "every demo sales user is disabled; nobody can own the demo clients",
-        ));
     }
     Ok(out)
 }
@@ -1580,25 +1595,28 @@ pub fn load(
     password::check_policy(password)?;
     let started = Instant::now();
     let mut conn = store.conn()?;
-    let staff = ensure_staff(&mut conn, env, password)?;
     let statuses = status_weights(&mut conn)?;
+    let staff = ensure_staff(&mut conn, env, password)?;
     let sqlite = matches!(&*conn, DbConn::Sqlite(_));
     if sqlite {
         conn.batch_execute(&format!("PRAGMA cache_size = -{}", load_cache_kib(clients)))?;
     }
     let loaded = load_clients(&mut conn, env, clients, seed, &staff.owners, statuses);
     // Housekeeping after a bulk load; a failure here loses nothing.
-    let _ = if sqlite {
+    let housekeeping = if sqlite {
         // Back to the default cache, and fold the write-ahead log into the database.
         conn.batch_execute("PRAGMA cache_size = -2000; PRAGMA wal_checkpoint(TRUNCATE);")
     } else {
-        // Fresh planner statistics, as autovacuum would gather a little later;
-        // without them PostgreSQL may scan a whole table for one list page.
+        // Planner statistics and the visibility map now, instead of autovacuum
+        // doing the same work a little later under load; right after a bulk
+        // load without statistics, list pages were several times slower.
         conn.batch_execute(
-            "ANALYZE clients; ANALYZE client_contacts; ANALYZE client_tags; \
-             ANALYZE timeline_entries; ANALYZE deals;",
+            "VACUUM (ANALYZE) clients, client_contacts, client_tags, timeline_entries, deals",
         )
     };
+    if let Err(e) = housekeeping {
+        eprintln!("demo: the tidy-up after loading failed (the data is complete): {e}");
+    }
     let elapsed = started.elapsed();
     let (counts, failure) = match loaded {
         Ok(c) => (c, None),
@@ -1849,10 +1867,73 @@ mod tests {
 
     #[test]
     fn load_twice_into_sqlite() -> Result<(), Box<dyn std::error::Error>> {
-        use crate::store::schema::audit_events;
         let dir = tempfile::tempdir()?;
-        let url = SecretString::from(format!("sqlite://{}", dir.path().join("demo.db").display()));
-        let store = Store::open(&url, 2)?;
+        check_load(&format!(
+            "sqlite://{}",
+            dir.path().join("demo.db").display()
+        ))
+    }
+
+    #[test]
+    fn refuses_a_user_with_another_role_before_writing() -> Result<(), Box<dyn std::error::Error>> {
+        use crate::store::schema::users as user_rows;
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite://{}", dir.path().join("demo.db").display());
+        let store = Store::open(&SecretString::from(url), 1)?;
+        let env = Env::system();
+        let mut guard = store.conn()?;
+        users::add(
+            &mut guard,
+            &env,
+            NewUser {
+                username: "sales.south.2".into(),
+                display_name: None,
+                role: Role::Admin,
+                team: None,
+                password: None,
+            },
+        )?;
+        drop(guard);
+        let pw = SecretString::from("demo-password-123".to_string());
+        let err = load(&store, &env, 10, 7, &pw)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("`sales.south.2` already exists as admin"),
+            "{err}"
+        );
+        let mut guard = store.conn()?;
+        let conn: &mut DbConn = &mut guard;
+        assert_eq!(user_rows::table.count().get_result::<i64>(conn)?, 1);
+        assert_eq!(clients::table.count().get_result::<i64>(conn)?, 0);
+        Ok(())
+    }
+
+    /// Runs when `HOLDFAST_TEST_DATABASE_URL` names a PostgreSQL server (as in CI).
+    #[test]
+    fn load_twice_into_postgres() -> Result<(), Box<dyn std::error::Error>> {
+        let Some(admin) = std::env::var("HOLDFAST_TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        else {
+            return Ok(());
+        };
+        let name = format!("hf_demo_{}", uuid::Uuid::new_v4().simple());
+        let mut server = diesel::PgConnection::establish(&admin)?;
+        server.batch_execute(&format!(
+            "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8'"
+        ))?;
+        let mut url = url::Url::parse(&admin)?;
+        url.set_path(&format!("/{name}"));
+        let result = check_load(url.as_str());
+        server.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+        result
+    }
+
+    fn check_load(url: &str) -> Result<(), Box<dyn std::error::Error>> {
+        use crate::store::schema::{audit_events, users};
+        let store = Store::open(&SecretString::from(url.to_string()), 2)?;
         let env = Env::system();
         let pw = SecretString::from("demo-password-123".to_string());
         let first = load(&store, &env, 300, 7, &pw)?;
@@ -1872,12 +1953,8 @@ mod tests {
             .get_result(conn)?;
         assert_eq!(created, 350);
         let admins_own: i64 = clients::table
-            .inner_join(
-                crate::store::schema::users::table.on(crate::store::schema::users::id
-                    .nullable()
-                    .eq(clients::owner_id)),
-            )
-            .filter(crate::store::schema::users::role.eq("admin"))
+            .inner_join(users::table.on(users::id.nullable().eq(clients::owner_id)))
+            .filter(users::role.eq("admin"))
             .count()
             .get_result(conn)?;
         assert_eq!(admins_own, 0);
@@ -1886,12 +1963,17 @@ mod tests {
             .count()
             .get_result(conn)?;
         assert_eq!(events, 2);
-        // The full-text index saw the rows (trigger on insert).
-        let indexed: i64 = diesel::sql_query(
-            "SELECT count(*) AS n FROM clients_fts WHERE clients_fts MATCH '\"example\"*'",
-        )
-        .get_result::<CountRow>(conn)?
-        .n;
+        // The full-text index saw the rows.
+        let search = match conn {
+            DbConn::Sqlite(_) => {
+                "SELECT count(*) AS n FROM clients_fts WHERE clients_fts MATCH '\"example\"*'"
+            }
+            DbConn::Pg(_) => {
+                "SELECT count(*) AS n FROM clients \
+                 WHERE search_tsv @@ to_tsquery('simple', 'example:*')"
+            }
+        };
+        let indexed = diesel::sql_query(search).get_result::<CountRow>(conn)?.n;
         assert!(indexed > 0);
         // A short password is refused before anything is written.
         assert!(load(&store, &env, 1, 1, &SecretString::from("short".to_string())).is_err());
