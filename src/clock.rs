@@ -57,7 +57,7 @@ impl Env {
         }
     }
 
-        /// Whole microseconds: what PostgreSQL keeps and what list cursors carry, so a
+    /// Whole microseconds: what PostgreSQL keeps and what list cursors carry, so a
     /// row never sorts between its own cursor and the next page.
     pub fn now(&self) -> DateTime<Utc> {
         use chrono::SubsecRound;
