@@ -3,14 +3,13 @@
 
 use std::collections::HashMap;
 
-use base64::Engine;
-use chrono::{DateTime, NaiveDateTime};
+use chrono::NaiveDateTime;
 use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 
 use super::types::*;
-use super::{CrmError, contact, search, statuses, text, timeline};
+use super::{CrmError, contact, cursor, search, statuses, text, timeline};
 use crate::access::{Action, Filter, Object, Scope};
 use crate::clock::Env;
 use crate::i18n::Msg;
@@ -200,26 +199,6 @@ fn summary(row: ClientRow) -> ClientSummary {
     }
 }
 
-fn encode_cursor(at: NaiveDateTime, id: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(format!("{}|{id}", at.and_utc().timestamp_micros()))
-}
-
-fn decode_cursor(cursor: &str) -> Result<(NaiveDateTime, String), CrmError> {
-    let bad = || CrmError::invalid("cursor", Msg::new("invalid-cursor"));
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor.as_bytes())
-        .map_err(|_| bad())?;
-    let raw = String::from_utf8(raw).map_err(|_| bad())?;
-    let (micros, id) = raw.split_once('|').ok_or_else(bad)?;
-    let micros: i64 = micros.parse().map_err(|_| bad())?;
-    let at = DateTime::from_timestamp_micros(micros)
-        .ok_or_else(bad)?
-        .naive_utc();
-    uuid::Uuid::parse_str(id).map_err(|_| bad())?;
-    Ok((at, id.to_string()))
-}
-
 /// One slice of a scope, as SQL.
 enum Part<'a> {
     All,
@@ -315,7 +294,7 @@ pub fn list(
         return Err(CrmError::invalid("q", Msg::new("invalid-query")));
     }
     let cursor = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
-        Some(c) => Some(decode_cursor(c)?),
+        Some(c) => Some(cursor::decode(c)?),
         None => None,
     };
     let fetch = i64::from(limit) + 1;
@@ -352,7 +331,7 @@ pub fn list(
     };
     let next_cursor = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
-        rows.last().map(|r| encode_cursor(r.created_at, &r.id))
+        rows.last().map(|r| cursor::encode(r.created_at, &r.id))
     } else {
         None
     };
@@ -845,24 +824,4 @@ pub fn user_names(conn: &mut DbConn) -> Result<HashMap<String, String>, CrmError
         .load::<(String, String)>(conn)?
         .into_iter()
         .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursor_round_trip_and_garbage() {
-        let at = DateTime::from_timestamp_micros(1_700_000_000_123_456)
-            .unwrap()
-            .naive_utc();
-        let id = "6f1c2a52-6f57-4a2e-9a4c-0c6a8d1f0b3e";
-        let c = encode_cursor(at, id);
-        assert_eq!(decode_cursor(&c).unwrap(), (at, id.to_string()));
-        assert!(decode_cursor("not a cursor").is_err());
-        assert!(
-            decode_cursor(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("1|x' OR 1=1"))
-                .is_err()
-        );
-    }
 }

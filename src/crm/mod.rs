@@ -3,6 +3,7 @@
 
 pub mod clients;
 pub mod contact;
+pub mod cursor;
 pub mod intake;
 pub mod search;
 pub mod statuses;

@@ -1,13 +1,12 @@
 //! The timeline of a card: calls, emails, meetings, notes and automatic entries
 //! for status/owner changes, newest first.
 
-use base64::Engine;
 use chrono::{DateTime, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::clients::{Ctx, load_in_scope, user_names};
 use super::types::*;
-use super::{CrmError, text};
+use super::{CrmError, cursor, text};
 use crate::access::{Action, Object, Scope};
 use crate::clock::Env;
 use crate::i18n::Msg;
@@ -16,25 +15,6 @@ use crate::store::models::clients::TimelineRow;
 use crate::store::schema::timeline_entries;
 
 const BODY_MAX: usize = 20_000;
-
-fn encode_cursor(at: NaiveDateTime, id: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(format!("{}|{id}", at.and_utc().timestamp_micros()))
-}
-
-fn decode_cursor(cursor: &str) -> Result<(NaiveDateTime, String), CrmError> {
-    let bad = || CrmError::invalid("cursor", Msg::new("invalid-cursor"));
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor.as_bytes())
-        .map_err(|_| bad())?;
-    let raw = String::from_utf8(raw).map_err(|_| bad())?;
-    let (micros, id) = raw.split_once('|').ok_or_else(bad)?;
-    let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?)
-        .ok_or_else(bad)?
-        .naive_utc();
-    uuid::Uuid::parse_str(id).map_err(|_| bad())?;
-    Ok((at, id.to_string()))
-}
 
 /// A page of a client's timeline; the scope must cover the client.
 pub fn page(
@@ -66,7 +46,7 @@ pub(super) fn page_unchecked(
         .select(TimelineRow::as_select())
         .into_boxed();
     if let Some(c) = cursor.filter(|c| !c.is_empty()) {
-        let (at, id) = decode_cursor(c)?;
+        let (at, id) = cursor::decode(c)?;
         q = q.filter(
             timeline_entries::occurred_at
                 .lt(at)
@@ -84,7 +64,7 @@ pub(super) fn page_unchecked(
         .load(conn)?;
     let next_cursor = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
-        rows.last().map(|r| encode_cursor(r.occurred_at, &r.id))
+        rows.last().map(|r| cursor::encode(r.occurred_at, &r.id))
     } else {
         None
     };
