@@ -243,7 +243,8 @@ impl Config {
             let Some(rest) = key.strip_prefix("HOLDFAST_") else {
                 continue;
             };
-            if rest == "CONFIG" {
+            // Variables the command line reads itself, not configuration keys.
+            if ["CONFIG", "DEMO_PASSWORD"].contains(&rest) {
                 continue;
             }
             if let Some(secret_key) = rest.strip_suffix("_FILE") {
@@ -394,6 +395,7 @@ mod tests {
                 ("HOLDFAST_SERVER__LISTEN", "127.0.0.1:9999"),
                 ("HOLDFAST_SERVER__PLAIN_HTTP", "true"),
                 ("HOLDFAST_CONFIG", "ignored.toml"),
+                ("HOLDFAST_DEMO_PASSWORD", "read by the demo command"),
                 ("OTHER", "x"),
             ]),
         )
