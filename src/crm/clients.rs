@@ -206,6 +206,32 @@ enum Part<'a> {
     Team(&'a str),
 }
 
+/// Matches up to which a search drives the query on SQLite.
+const SELECTIVE_MATCHES: i64 = 2000;
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// Whether a search matches few clients in the whole base. SQLite otherwise walks
+/// the scope's index in time order and probes the match set, which reads a whole
+/// scope when the matches are rare (seconds at a million clients); with few
+/// matches it is cheaper to fetch them and sort. PostgreSQL plans this itself.
+fn selective_search(conn: &mut DbConn, terms: &[String]) -> Result<bool, CrmError> {
+    let DbConn::Sqlite(c) = conn else {
+        return Ok(false);
+    };
+    let rows: Vec<Count> = diesel::sql_query(
+        "SELECT count(*) AS n FROM (SELECT rowid FROM clients_fts WHERE clients_fts MATCH ? LIMIT ?)",
+    )
+    .bind::<Text, _>(search::fts5_query(terms))
+    .bind::<diesel::sql_types::BigInt, _>(SELECTIVE_MATCHES + 1)
+    .load(c)?;
+    Ok(rows.first().is_some_and(|r| r.n <= SELECTIVE_MATCHES))
+}
+
 /// Up to `fetch` rows of one slice of the caller's scope, filtered and in keyset order.
 fn page_query(
     conn: &mut DbConn,
@@ -216,6 +242,8 @@ fn page_query(
     fetch: i64,
 ) -> Result<Vec<ClientRow>, CrmError> {
     let backend = conn.backend();
+    let terms = query.q.as_deref().map(search::terms).unwrap_or_default();
+    let drive_from_search = !terms.is_empty() && selective_search(conn, &terms)?;
     let mut q = clients::table.select(ClientRow::as_select()).into_boxed();
     q = if deleted {
         q.filter(clients::deleted_at.is_not_null())
@@ -224,6 +252,14 @@ fn page_query(
     };
     q = match part {
         Part::All => q,
+        // `+column` keeps SQLite from walking the scope's index when a selective
+        // search should drive the query instead (see `selective_search`).
+        Part::Owner(owner) if drive_from_search => {
+            q.filter(sql::<Bool>("+clients.owner_id = ").bind::<Text, _>(owner.to_string()))
+        }
+        Part::Team(team) if drive_from_search => {
+            q.filter(sql::<Bool>("+clients.team_id = ").bind::<Text, _>(team.to_string()))
+        }
         Part::Owner(owner) => q.filter(clients::owner_id.eq(owner.to_string())),
         Part::Team(team) => q.filter(clients::team_id.eq(team.to_string())),
     };
@@ -245,7 +281,6 @@ fn page_query(
             ),
         );
     }
-    let terms = query.q.as_deref().map(search::terms).unwrap_or_default();
     if !terms.is_empty() {
         q = match backend {
             Backend::Sqlite => q.filter(
