@@ -11,8 +11,8 @@ use holdfast::clock::Env;
 use holdfast::crm::types::{ListQuery, NewClient};
 use holdfast::identity::users::{self, NewUser};
 use holdfast::identity::{Actor, Role};
-use holdfast::store::Store;
 use holdfast::store::schema::clients;
+use holdfast::store::{DbConn, Store};
 use proptest::prelude::*;
 use secrecy::SecretString;
 
@@ -48,6 +48,30 @@ fn layout() -> impl Strategy<Value = Layout> {
         .prop_map(|(users, clients)| Layout { users, clients })
 }
 
+/// A user in the database and the actor a session for them would carry.
+fn actor(conn: &mut DbConn, env: &Env, username: &str, role: Role, team: Option<&str>) -> Actor {
+    let user = users::add(
+        conn,
+        env,
+        NewUser {
+            username: username.into(),
+            display_name: None,
+            role,
+            team: team.map(str::to_string),
+            password: None,
+        },
+    )
+    .unwrap();
+    Actor {
+        session_ref: format!("session-of-{}", user.username),
+        user_id: user.id,
+        username: user.username,
+        display_name: user.display_name,
+        role,
+        team_id: user.team_id,
+    }
+}
+
 async fn check(layout: Layout) {
     let db = TestDb::new();
     let store = Store::open(&SecretString::from(db.url.clone()), 2).unwrap();
@@ -59,49 +83,10 @@ async fn check(layout: Layout) {
     let mut conn = store.conn().unwrap();
     let mut actors = vec![];
     for (i, (role, team)) in layout.users.iter().enumerate() {
-        let user = users::add(
-            &mut conn,
-            &env,
-            NewUser {
-                username: format!("u{i}"),
-                display_name: None,
-                role: *role,
-                team: team.map(|t| team_names[t as usize].to_string()),
-                password: None,
-            },
-        )
-        .unwrap();
-        actors.push(Actor {
-            user_id: user.id,
-            username: user.username,
-            display_name: user.display_name,
-            role: *role,
-            team_id: user.team_id,
-            session_ref: format!("s{i}"),
-        });
+        let team = team.map(|t| team_names[t as usize]);
+        actors.push(actor(&mut conn, &env, &format!("u{i}"), *role, team));
     }
-    let root = {
-        let u = users::add(
-            &mut conn,
-            &env,
-            NewUser {
-                username: "root".into(),
-                display_name: None,
-                role: Role::Owner,
-                team: None,
-                password: None,
-            },
-        )
-        .unwrap();
-        Actor {
-            user_id: u.id,
-            username: u.username,
-            display_name: u.display_name,
-            role: Role::Owner,
-            team_id: None,
-            session_ref: "root".into(),
-        }
-    };
+    let root = actor(&mut conn, &env, "root", Role::Owner, None);
     let team_ids: Vec<String> = team_names
         .iter()
         .map(|n| users::ensure_team(&mut conn, &env, n).unwrap())
@@ -203,27 +188,8 @@ fn any_search_text_is_answered() {
         let policy = Arc::new(Policy::load(None).await.unwrap());
         let gate = Gate::new(store.clone(), policy, env.clone(), None, None);
         let mut conn = store.conn().unwrap();
-        let u = users::add(
-            &mut conn,
-            &env,
-            NewUser {
-                username: "root".into(),
-                display_name: None,
-                role: Role::Owner,
-                team: None,
-                password: None,
-            },
-        )
-        .unwrap();
+        let root = actor(&mut conn, &env, "root", Role::Owner, None);
         drop(conn);
-        let root = Actor {
-            user_id: u.id,
-            username: u.username,
-            display_name: u.display_name,
-            role: Role::Owner,
-            team_id: None,
-            session_ref: "r".into(),
-        };
         let meta = RequestMeta::default();
         gate.create_client(
             &root,
