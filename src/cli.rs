@@ -9,6 +9,8 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use secrecy::SecretString;
 
+mod audit_cmd;
+
 use crate::clock::Env;
 use crate::config::{Config, LogFormat};
 use crate::identity::Role;
@@ -43,6 +45,11 @@ pub enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// The tamper-evident audit log: verify it, checkpoint it.
+    Audit {
+        #[command(subcommand)]
+        command: audit_cmd::AuditCommand,
     },
     /// Load realistic demo data: users in two teams, clients with timelines and deals.
     Demo {
@@ -86,8 +93,11 @@ pub enum UserCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // One TLS provider for the whole process (the checkpoint webhook's client).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<audit_cmd::VerifyFailed>().is_some() => ExitCode::from(2),
         // `holdfast user list | head`: the reader left; that is not a failure.
         Err(e)
             if e.downcast_ref::<std::io::Error>()
@@ -125,6 +135,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User { command } => user_command(&config, &env, command),
+        Command::Audit { command } => audit_cmd::run(&config, &env, command),
         Command::Demo {
             clients,
             seed,
@@ -163,12 +174,7 @@ fn init_logging(config: &Config) {
 }
 
 fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    if !dir.exists() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(())
+    crate::files::private_dir(dir).with_context(|| format!("creating {}", dir.display()))
 }
 
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {

@@ -37,6 +37,7 @@ pub struct Config {
     pub intake: IntakeConfig,
     pub crm: CrmConfig,
     pub access: AccessConfig,
+    pub audit: AuditConfig,
 }
 
 impl Default for Config {
@@ -52,6 +53,7 @@ impl Default for Config {
             intake: IntakeConfig::default(),
             crm: CrmConfig::default(),
             access: AccessConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -215,6 +217,43 @@ pub struct CrmConfig {
 pub struct AccessConfig {
     /// Directory with `model.conf` and `policy.csv`; unset: the policies built into the binary.
     pub policy_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Ed25519 key that signs checkpoints; created on first use. Unset:
+    /// `<data_dir>/audit/checkpoint.key`. Keep a copy of the `.pub` file beside it
+    /// somewhere else: `holdfast audit verify` needs only that.
+    pub signing_key: Option<PathBuf>,
+    /// A signed checkpoint after this many new events…
+    pub checkpoint_every_events: i64,
+    /// …or after this many seconds when there are new events at all.
+    pub checkpoint_every_secs: u64,
+    /// Append every checkpoint as a JSON line to this file (put it on another disk).
+    pub checkpoint_file: Option<PathBuf>,
+    /// POST every checkpoint as JSON to this URL (https://…).
+    pub checkpoint_webhook: Option<String>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            signing_key: None,
+            checkpoint_every_events: 1000,
+            checkpoint_every_secs: 300,
+            checkpoint_file: None,
+            checkpoint_webhook: None,
+        }
+    }
+}
+
+impl AuditConfig {
+    pub fn signing_key_path(&self, data_dir: &Path) -> PathBuf {
+        self.signing_key
+            .clone()
+            .unwrap_or_else(|| data_dir.join("audit").join("checkpoint.key"))
+    }
 }
 
 impl Config {

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::policy::{Action, Object, Policy};
 use super::scope::Scope;
-use crate::audit::{self, Event, Outcome, RequestMeta};
+use crate::audit::{self, AuditLog, Event, Outcome, RequestMeta};
 use crate::clock::Env;
 use crate::crm::clients::{self, Ctx};
 use crate::crm::intake::{self, CallEvent, FormSubmission, IntakeResult};
@@ -86,6 +86,7 @@ pub struct Gate {
     env: Env,
     phone_region: Option<String>,
     intake_owner: Option<String>,
+    audit: AuditLog,
 }
 
 impl Gate {
@@ -95,6 +96,7 @@ impl Gate {
         env: Env,
         phone_region: Option<String>,
         intake_owner: Option<String>,
+        audit: AuditLog,
     ) -> Gate {
         Gate {
             store,
@@ -102,6 +104,7 @@ impl Gate {
             env,
             phone_region,
             intake_owner,
+            audit,
         }
     }
 
@@ -144,9 +147,8 @@ impl Gate {
                     .by(scope.who())
                     .on("client", ids)
                     .detail(json!({ "reason": "role", "role": actor.role.as_str() }));
-                let (env, meta) = (self.env.clone(), meta.clone());
-                self.store
-                    .run(move |conn| audit::record(conn, &env, &meta, &ev))
+                self.audit
+                    .record(meta, &ev)
                     .await
                     .map_err(GateError::AuditUnavailable)?;
                 Err(GateError::Forbidden)
@@ -155,6 +157,9 @@ impl Gate {
     }
 
     /// Runs `f` with the scope and records its event; failures are recorded too.
+    /// A write commits together with its event; a read's event goes through the
+    /// group-commit writer after the read, and the data is returned only once that
+    /// event is committed.
     async fn pass<T, F>(
         &self,
         scope: Scope,
@@ -169,61 +174,45 @@ impl Gate {
         F: FnOnce(&mut DbConn, Ctx<'_>, &Scope) -> Result<Touched<T>, CrmError> + Send + 'static,
     {
         let env = self.env.clone();
-        let meta = meta.clone();
+        let tx_meta = meta.clone();
         let region = self.phone_region.clone();
-        self.store
+        let (result, pending) = self
+            .store
             .run(move |conn| {
                 let ctx = Ctx {
                     env: &env,
                     phone_region: region.as_deref(),
                 };
-                let attempt = |conn: &mut DbConn| -> Result<T, Failure> {
-                    let t = f(conn, ctx, &scope)?;
-                    let ev = Event::new(event, Outcome::Ok)
-                        .by(scope.who())
-                        .on("client", t.ids)
-                        .detail(t.detail);
-                    audit::record(conn, &env, &meta, &ev).map_err(Failure::Audit)?;
-                    Ok(t.value)
+                let outcome = match mode {
+                    Mode::Read => f(conn, ctx, &scope).map_err(Failure::Crm),
+                    Mode::Write => write_tx(conn, |conn| -> Result<Touched<T>, Failure> {
+                        let t = f(conn, ctx, &scope)?;
+                        let ev = success_event(event, &scope, &t);
+                        audit::record(conn, &env, &tx_meta, &ev).map_err(Failure::Audit)?;
+                        Ok(t)
+                    }),
                 };
-                let result = match mode {
-                    Mode::Read => attempt(conn),
-                    Mode::Write => write_tx(conn, attempt),
-                };
-                match result {
-                    Ok(v) => Ok(v),
-                    Err(Failure::Audit(e)) => Err(GateError::AuditUnavailable(e)),
-                    Err(Failure::Crm(e)) => {
-                        let (outcome, reason) = match &e {
-                            CrmError::OutOfScope => (Outcome::Denied, "outside scope".to_string()),
-                            CrmError::Forbidden(m) => (Outcome::Denied, m.key.to_string()),
-                            CrmError::NotFound => (Outcome::Failed, "not found".into()),
-                            CrmError::Invalid { field, .. } => {
-                                (Outcome::Failed, format!("invalid {field}"))
-                            }
-                            CrmError::Conflict(m) => (Outcome::Failed, m.clone()),
-                            CrmError::Store(_) | CrmError::Internal(_) => {
-                                (Outcome::Failed, "server error".into())
-                            }
-                        };
-                        let ev = Event::new(event, outcome)
-                            .by(scope.who())
-                            .on("client", target)
-                            .detail(json!({ "reason": reason }));
-                        audit::record(conn, &env, &meta, &ev)
-                            .map_err(GateError::AuditUnavailable)?;
-                        Err(match e {
-                            CrmError::OutOfScope | CrmError::NotFound => GateError::NotFound,
-                            CrmError::Forbidden(m) => GateError::NotAllowed(m),
-                            CrmError::Invalid { field, msg } => GateError::Invalid { field, msg },
-                            CrmError::Conflict(m) => GateError::Conflict(m),
-                            CrmError::Store(s) => GateError::Store(s),
-                            CrmError::Internal(m) => GateError::Internal(m),
-                        })
+                Ok::<_, GateError>(match outcome {
+                    Ok(t) => {
+                        let pending =
+                            (mode == Mode::Read).then(|| success_event(event, &scope, &t));
+                        (Ok(t.value), pending)
                     }
-                }
+                    Err(Failure::Audit(e)) => (Err(GateError::AuditUnavailable(e)), None),
+                    Err(Failure::Crm(e)) => {
+                        let ev = failure_event(event, &scope, target, &e);
+                        (Err(GateError::from(e)), Some(ev))
+                    }
+                })
             })
-            .await
+            .await?;
+        if let Some(ev) = pending {
+            self.audit
+                .record(meta, &ev)
+                .await
+                .map_err(GateError::AuditUnavailable)?;
+        }
+        result
     }
 
     pub async fn list_clients(
@@ -639,5 +628,45 @@ impl Gate {
                 clients::list(conn, &scope, &query).map_err(|e| GateError::Internal(e.to_string()))
             })
             .await
+    }
+}
+
+fn success_event<T>(event: &'static str, scope: &Scope, t: &Touched<T>) -> Event {
+    Event::new(event, Outcome::Ok)
+        .by(scope.who())
+        .on("client", t.ids.clone())
+        .detail(t.detail.clone())
+}
+
+fn failure_event(
+    event: &'static str,
+    scope: &Scope,
+    target: Option<String>,
+    e: &CrmError,
+) -> Event {
+    let (outcome, reason) = match e {
+        CrmError::OutOfScope => (Outcome::Denied, "outside scope".to_string()),
+        CrmError::Forbidden(m) => (Outcome::Denied, m.key.to_string()),
+        CrmError::NotFound => (Outcome::Failed, "not found".into()),
+        CrmError::Invalid { field, .. } => (Outcome::Failed, format!("invalid {field}")),
+        CrmError::Conflict(m) => (Outcome::Failed, m.clone()),
+        CrmError::Store(_) | CrmError::Internal(_) => (Outcome::Failed, "server error".into()),
+    };
+    Event::new(event, outcome)
+        .by(scope.who())
+        .on("client", target)
+        .detail(json!({ "reason": reason }))
+}
+
+impl From<CrmError> for GateError {
+    fn from(e: CrmError) -> Self {
+        match e {
+            CrmError::OutOfScope | CrmError::NotFound => GateError::NotFound,
+            CrmError::Forbidden(m) => GateError::NotAllowed(m),
+            CrmError::Invalid { field, msg } => GateError::Invalid { field, msg },
+            CrmError::Conflict(m) => GateError::Conflict(m),
+            CrmError::Store(s) => GateError::Store(s),
+            CrmError::Internal(m) => GateError::Internal(m),
+        }
     }
 }

@@ -5,13 +5,20 @@
 //! This recorder sits just above the store so that `identity` and `access` can write
 //! their events where the decision is made; the owner's audit views live in `web`.
 
+pub mod chain;
+pub mod checkpoint;
+pub mod verify;
+pub mod writer;
+
 use diesel::prelude::*;
+
 use serde::Serialize;
+pub use writer::AuditLog;
 
 use crate::clock::Env;
 use crate::store::models::audit_events::{AuditRow, NewAuditRow};
 use crate::store::schema::audit_events;
-use crate::store::{DbConn, StoreError};
+use crate::store::{DbConn, StoreError, write_tx};
 
 /// Where a request came from, carried from the web layer into every event.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -86,19 +93,14 @@ impl Event {
     }
 }
 
-/// Appends one event. Fails when the event cannot be stored; the caller then
-/// answers with an error and returns no data.
-pub fn record(
-    conn: &mut DbConn,
-    env: &Env,
-    meta: &RequestMeta,
-    event: &Event,
-) -> Result<(), StoreError> {
+/// Turns an event into the row to append; the chain fills in `seq` and the hashes.
+pub fn prepare(env: &Env, meta: &RequestMeta, event: &Event) -> Result<NewAuditRow, StoreError> {
     let id = env
         .new_id()
-        .map_err(|e| StoreError::Connect(e.to_string()))?
+        .map_err(|e| StoreError::Audit(e.to_string()))?
         .to_string();
-    let row = NewAuditRow {
+    Ok(NewAuditRow {
+        seq: 0,
         id,
         at: env.now().naive_utc(),
         request_id: Some(meta.request_id.clone()).filter(|s| !s.is_empty()),
@@ -113,11 +115,23 @@ pub fn record(
         detail: event.detail.to_string(),
         ip: meta.ip.clone(),
         user_agent: meta.user_agent.as_ref().map(|ua| truncate(ua, 512)),
-    };
-    diesel::insert_into(audit_events::table)
-        .values(&row)
-        .execute(conn)?;
-    Ok(())
+        prev_hash: Vec::new(),
+        hash: Vec::new(),
+    })
+}
+
+/// Appends one event on `conn`: inside the caller's transaction when there is one
+/// (a write commits together with its event), else in a transaction of its own.
+/// Fails when the event cannot be stored; the caller then answers with an error
+/// and returns no data.
+pub fn record(
+    conn: &mut DbConn,
+    env: &Env,
+    meta: &RequestMeta,
+    event: &Event,
+) -> Result<(), StoreError> {
+    let row = prepare(env, meta, event)?;
+    write_tx(conn, |c| chain::append(c, vec![row]).map(|_| ()))
 }
 
 fn truncate(s: &str, max_chars: usize) -> String {

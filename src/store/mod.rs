@@ -47,6 +47,8 @@ pub enum StoreError {
     Migration(String),
     #[error("unsupported database URL (expected postgres://… or sqlite://…)")]
     BadUrl,
+    #[error("audit log: {0}")]
+    Audit(String),
 }
 
 impl StoreError {

@@ -154,6 +154,26 @@ diesel::table! {
         detail -> Text,
         ip -> Nullable<Text>,
         user_agent -> Nullable<Text>,
+        prev_hash -> Nullable<Binary>,
+        hash -> Nullable<Binary>,
+    }
+}
+
+diesel::table! {
+    audit_head (id) {
+        id -> Integer,
+        seq -> BigInt,
+        hash -> Binary,
+    }
+}
+
+diesel::table! {
+    audit_checkpoints (seq) {
+        seq -> BigInt,
+        head_hash -> Binary,
+        at -> Timestamp,
+        key_id -> Text,
+        signature -> Binary,
     }
 }
 
@@ -173,4 +193,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     timeline_entries,
     deals,
     audit_events,
+    audit_head,
+    audit_checkpoints,
 );

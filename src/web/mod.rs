@@ -15,6 +15,7 @@ use std::sync::Arc;
 use actix_web::{App, HttpServer, web};
 
 use crate::access::{Gate, Policy};
+use crate::audit::{AuditLog, checkpoint};
 use crate::clock::Env;
 use crate::config::Config;
 use crate::i18n::I18n;
@@ -32,6 +33,16 @@ pub struct AppState {
     /// Checked when a login names an unknown user, so timing reveals nothing.
     pub dummy_hash: String,
     pub headers: middleware::SecurityHeaders,
+    /// Group-commit writer for events outside a data transaction.
+    pub audit: AuditLog,
+    pub checkpoints: Checkpoints,
+}
+
+/// The checkpoint signer and where checkpoints are sent.
+#[derive(Clone)]
+pub struct Checkpoints {
+    pub signer: Arc<checkpoint::Signer>,
+    pub exports: checkpoint::Exports,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,12 +60,29 @@ impl AppState {
         let policy = Policy::load(config.access.policy_dir.as_deref())
             .await
             .map_err(|e| ServeError::Setup(e.to_string()))?;
+        let audit = AuditLog::start(store.clone(), env.clone())
+            .map_err(|e| ServeError::Setup(e.to_string()))?;
+        let signer =
+            checkpoint::Signer::load_or_create(&config.audit.signing_key_path(&config.data_dir))
+                .map_err(|e| ServeError::Setup(format!("audit checkpoint key: {e}")))?;
+        let webhook = match &config.audit.checkpoint_webhook {
+            Some(u) => Some(
+                url::Url::parse(u)
+                    .map_err(|e| ServeError::Setup(format!("audit.checkpoint_webhook: {e}")))?,
+            ),
+            None => None,
+        };
+        let checkpoints = Checkpoints {
+            signer: Arc::new(signer),
+            exports: checkpoint::Exports::new(config.audit.checkpoint_file.clone(), webhook),
+        };
         let gate = Gate::new(
             store.clone(),
             Arc::new(policy),
             env.clone(),
             config.crm.default_phone_region.clone(),
             config.intake.default_owner.clone(),
+            audit.clone(),
         );
         let i18n = I18n::load().map_err(|e| ServeError::Setup(e.to_string()))?;
         let dummy_hash = login::dummy_hash(&env).map_err(|e| ServeError::Setup(e.to_string()))?;
@@ -67,6 +95,8 @@ impl AppState {
             i18n,
             dummy_hash,
             headers,
+            audit,
+            checkpoints,
         })
     }
 }
@@ -142,7 +172,31 @@ pub async fn run(
         Some(cfg) => server.listen_rustls_0_23(listener, cfg)?,
         None => server.listen(listener)?,
     };
-    server.run().await?;
+    let cfg = &state.config.audit;
+    let periodic = tokio::spawn(checkpoint::run_periodic(
+        state.store.clone(),
+        state.checkpoints.signer.clone(),
+        state.env.clone(),
+        state.checkpoints.exports.clone(),
+        cfg.checkpoint_every_events,
+        cfg.checkpoint_every_secs,
+    ));
+    let served = server.run().await;
+    periodic.abort();
+    // One more checkpoint at every graceful stop, so the last events are covered.
+    match checkpoint::make_and_send(
+        &state.store,
+        &state.checkpoints.signer,
+        &state.env,
+        &state.checkpoints.exports,
+    )
+    .await
+    {
+        Ok(Some(cp)) => tracing::info!(seq = cp.seq, "audit checkpoint at shutdown"),
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e, "audit checkpoint at shutdown failed"),
+    }
+    served?;
     tracing::info!("server stopped");
     Ok(())
 }

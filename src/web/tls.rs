@@ -1,8 +1,6 @@
 //! TLS: the operator's certificate, or a self-signed one generated on first run.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -124,13 +122,5 @@ fn generate(config: &Config, dir: &Path, cert: &Path, key: &Path) -> Result<(), 
 
 /// Writes a file readable by its owner only.
 pub fn write_private(path: &Path, content: &[u8]) -> Result<(), TlsError> {
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| file_err(path, e))?;
-    f.write_all(content).map_err(|e| file_err(path, e))?;
-    f.sync_all().map_err(|e| file_err(path, e))
+    crate::files::write_private(path, content).map_err(|e| file_err(path, e))
 }

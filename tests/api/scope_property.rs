@@ -77,7 +77,8 @@ async fn check(layout: Layout) {
     let store = Store::open(&SecretString::from(db.url.clone()), 2).unwrap();
     let env = Env::system();
     let policy = Arc::new(Policy::load(None).await.unwrap());
-    let gate = Gate::new(store.clone(), policy, env.clone(), None, None);
+    let audit = holdfast::audit::AuditLog::start(store.clone(), env.clone()).unwrap();
+    let gate = Gate::new(store.clone(), policy, env.clone(), None, None, audit);
     let meta = RequestMeta::default();
     let team_names = ["north", "south"];
     let mut conn = store.conn().unwrap();
@@ -186,7 +187,8 @@ fn any_search_text_is_answered() {
         let store = Store::open(&SecretString::from(db.url.clone()), 2).unwrap();
         let env = Env::system();
         let policy = Arc::new(Policy::load(None).await.unwrap());
-        let gate = Gate::new(store.clone(), policy, env.clone(), None, None);
+        let audit = holdfast::audit::AuditLog::start(store.clone(), env.clone()).unwrap();
+        let gate = Gate::new(store.clone(), policy, env.clone(), None, None, audit);
         let mut conn = store.conn().unwrap();
         let root = actor(&mut conn, &env, "root", Role::Owner, None);
         drop(conn);

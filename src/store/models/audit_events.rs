@@ -6,6 +6,7 @@ use crate::store::schema::audit_events;
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = audit_events)]
 pub struct NewAuditRow {
+    pub seq: i64,
     pub id: String,
     pub at: NaiveDateTime,
     pub request_id: Option<String>,
@@ -20,6 +21,8 @@ pub struct NewAuditRow {
     pub detail: String,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    pub prev_hash: Vec<u8>,
+    pub hash: Vec<u8>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -40,4 +43,16 @@ pub struct AuditRow {
     pub detail: String,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    pub prev_hash: Option<Vec<u8>>,
+    pub hash: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = crate::store::schema::audit_checkpoints)]
+pub struct CheckpointRow {
+    pub seq: i64,
+    pub head_hash: Vec<u8>,
+    pub at: NaiveDateTime,
+    pub key_id: String,
+    pub signature: Vec<u8>,
 }

@@ -1,0 +1,356 @@
+//! `holdfast audit verify`: recomputes the chain from the database alone and checks
+//! it against signed checkpoints (stored ones and any exported file), reporting the
+//! first broken place and what kind of break it is.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc;
+use std::time::Instant;
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::chain::{self, Fields, GENESIS};
+use super::checkpoint::{Checkpoint, PublicKey};
+use crate::store::models::audit_events::AuditRow;
+use crate::store::schema::audit_events;
+use crate::store::{DbConn, StoreError};
+
+const BATCH: i64 = 20_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakKind {
+    /// An event's fields no longer match its hash.
+    Edited,
+    /// Positions are missing: events were deleted.
+    Missing,
+    /// An event does not belong where it is: events were reordered or inserted.
+    Misplaced,
+    /// An event is intact but the one before it is not the one it was chained to.
+    LinkBroken,
+    /// An event without a hash after the chain began: inserted by hand.
+    Unchained,
+    /// A checkpoint covers positions the log no longer has: the tail was removed.
+    Truncated,
+    /// The recorded head does not match the last event.
+    HeadMismatch,
+    /// The chain is internally consistent but differs from a signed checkpoint:
+    /// history was recomputed after an edit.
+    Rewritten,
+    /// A checkpoint's signature does not verify: it was altered or forged.
+    BadCheckpoint,
+    /// A checkpoint signed by a key that was not given to `verify`.
+    UnknownKey,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Break {
+    pub seq: i64,
+    pub kind: BreakKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Chained events checked.
+    pub events: u64,
+    /// Events written before the chain existed (older installations).
+    pub unchained: u64,
+    pub head_seq: i64,
+    pub head_hash: String,
+    pub checkpoints: usize,
+    pub last_checkpoint: Option<i64>,
+    pub problem: Option<Break>,
+    pub seconds: f64,
+}
+
+impl Report {
+    pub fn ok(&self) -> bool {
+        self.problem.is_none()
+    }
+
+    pub fn events_per_second(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.events as f64 / self.seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Checks the whole log. `keys` verify the checkpoints; `external` are checkpoints
+/// that left the server (they count even when the database lost its copy).
+pub fn verify(
+    conn: &mut DbConn,
+    keys: &[PublicKey],
+    external: &[Checkpoint],
+) -> Result<Report, StoreError> {
+    let started = Instant::now();
+    // Checkpoints before the head, so every checkpoint read is at or below it.
+    let mut checkpoints = super::checkpoint::all(conn)?;
+    checkpoints.extend(external.iter().cloned());
+    let (head_seq, head_hash) = chain::head(conn)?;
+    let mut report = Report {
+        events: 0,
+        unchained: 0,
+        head_seq,
+        head_hash: hex::encode(&head_hash),
+        checkpoints: 0,
+        last_checkpoint: None,
+        problem: None,
+        seconds: 0.0,
+    };
+    let (signed, problem) = check_signatures(&checkpoints, keys);
+    report.checkpoints = signed.len();
+    report.last_checkpoint = signed.keys().next_back().copied();
+    let scanned = match problem {
+        Some(p) => Ok(Err(p)),
+        None => scan(conn, head_seq, &head_hash, &signed, &mut report),
+    };
+    if let Err(p) = scanned? {
+        report.problem = Some(p);
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Checkpoints by position, each signature checked; conflicting copies of one
+/// position are a forgery too.
+fn check_signatures(
+    checkpoints: &[Checkpoint],
+    keys: &[PublicKey],
+) -> (BTreeMap<i64, Checkpoint>, Option<Break>) {
+    let mut by_seq: BTreeMap<i64, Checkpoint> = BTreeMap::new();
+    for cp in checkpoints {
+        let Some(key) = keys.iter().find(|k| k.id == cp.key_id) else {
+            let message = format!(
+                "the checkpoint at {} is signed by key {}, which was not given to verify",
+                cp.seq, cp.key_id
+            );
+            return (by_seq, Some(brk(cp.seq, BreakKind::UnknownKey, message)));
+        };
+        if !key.verifies(cp) {
+            let message = format!(
+                "the checkpoint at {} (dated {}) has an invalid signature: it was altered",
+                cp.seq, cp.at
+            );
+            return (by_seq, Some(brk(cp.seq, BreakKind::BadCheckpoint, message)));
+        }
+        if let Some(other) = by_seq.get(&cp.seq)
+            && other.head_hash != cp.head_hash
+        {
+            let message = format!(
+                "two validly signed checkpoints disagree about position {}",
+                cp.seq
+            );
+            return (by_seq, Some(brk(cp.seq, BreakKind::Rewritten, message)));
+        }
+        by_seq.insert(cp.seq, cp.clone());
+    }
+    (by_seq, None)
+}
+
+fn brk(seq: i64, kind: BreakKind, message: String) -> Break {
+    Break { seq, kind, message }
+}
+
+type Scan = Result<(), Break>;
+
+/// Reads batches on one thread and hashes on this one, so the check runs at the
+/// speed of the slower of the two rather than their sum.
+fn scan(
+    conn: &mut DbConn,
+    head_seq: i64,
+    head_hash: &[u8],
+    checkpoints: &BTreeMap<i64, Checkpoint>,
+    report: &mut Report,
+) -> Result<Scan, StoreError> {
+    let (tx, rx) = mpsc::sync_channel::<Vec<AuditRow>>(2);
+    std::thread::scope(|s| {
+        let reader = s.spawn(move || -> Result<(), StoreError> {
+            let mut after = i64::MIN;
+            loop {
+                let rows: Vec<AuditRow> = audit_events::table
+                    .filter(audit_events::seq.gt(after))
+                    .filter(audit_events::seq.le(head_seq))
+                    .order(audit_events::seq.asc())
+                    .limit(BATCH)
+                    .select(AuditRow::as_select())
+                    .load(conn)?;
+                let Some(last) = rows.last() else {
+                    return Ok(());
+                };
+                after = last.seq;
+                let full = rows.len() as i64 == BATCH;
+                if tx.send(rows).is_err() || !full {
+                    return Ok(());
+                }
+            }
+        });
+        let mut walk = Walk::new(checkpoints);
+        let mut outcome = Ok(());
+        for batch in rx.iter() {
+            if let Err(b) = walk.rows(&batch, report) {
+                outcome = Err(b);
+                break;
+            }
+        }
+        // Stop the reader if the walk ended early.
+        drop(rx);
+        let read = reader
+            .join()
+            .map_err(|_| StoreError::Audit("the verification reader panicked".into()))?;
+        read?;
+        if outcome.is_ok() {
+            outcome = walk.finish(head_seq, head_hash, report);
+        }
+        Ok(outcome)
+    })
+}
+
+struct Walk<'a> {
+    checkpoints: &'a BTreeMap<i64, Checkpoint>,
+    last_seq: Option<i64>,
+    last_hash: Vec<u8>,
+    chained: bool,
+    last_good_checkpoint: Option<i64>,
+    buf: Vec<u8>,
+}
+
+impl<'a> Walk<'a> {
+    fn new(checkpoints: &'a BTreeMap<i64, Checkpoint>) -> Self {
+        Walk {
+            checkpoints,
+            last_seq: None,
+            last_hash: GENESIS.to_vec(),
+            chained: false,
+            last_good_checkpoint: None,
+            buf: Vec::with_capacity(1024),
+        }
+    }
+
+    fn rows(&mut self, rows: &[AuditRow], report: &mut Report) -> Scan {
+        for row in rows {
+            self.row(row, report)?;
+        }
+        Ok(())
+    }
+
+    fn row(&mut self, row: &AuditRow, report: &mut Report) -> Scan {
+        let seq = row.seq;
+        let (Some(prev), Some(hash)) = (&row.prev_hash, &row.hash) else {
+            if self.chained {
+                return Err(brk(
+                    seq,
+                    BreakKind::Unchained,
+                    format!(
+                        "event {seq} has no hash but comes after the chain began: it was inserted"
+                    ),
+                ));
+            }
+            report.unchained += 1;
+            self.last_seq = Some(seq);
+            return Ok(());
+        };
+        if self.chained
+            && let Some(last) = self.last_seq
+            && seq != last + 1
+        {
+            return Err(brk(
+                last + 1,
+                BreakKind::Missing,
+                format!(
+                    "events {} to {} are missing: they were deleted",
+                    last + 1,
+                    seq - 1
+                ),
+            ));
+        }
+        let computed = chain::hash_with(prev, &Fields::from(row), &mut self.buf);
+        let content_ok = computed.as_slice() == hash.as_slice();
+        let link_ok = *prev == self.last_hash;
+        match (content_ok, link_ok) {
+            (true, true) => {}
+            (false, true) => {
+                return Err(brk(
+                    seq,
+                    BreakKind::Edited,
+                    format!(
+                        "event {seq} was changed after it was written (its fields no longer match its hash)"
+                    ),
+                ));
+            }
+            (false, false) => {
+                return Err(brk(
+                    seq,
+                    BreakKind::Misplaced,
+                    format!(
+                        "event {seq} does not belong at this position: events were reordered or inserted here"
+                    ),
+                ));
+            }
+            (true, false) => {
+                return Err(brk(
+                    seq,
+                    BreakKind::LinkBroken,
+                    format!(
+                        "event {seq} is intact but was chained to a different event before it: the event before it was replaced"
+                    ),
+                ));
+            }
+        }
+        if let Some(cp) = self.checkpoints.get(&seq) {
+            if cp.head_hash != *hash {
+                let since = self
+                    .last_good_checkpoint
+                    .map(|s| format!("after position {s}"))
+                    .unwrap_or_else(|| "from the start".into());
+                return Err(brk(
+                    seq,
+                    BreakKind::Rewritten,
+                    format!(
+                        "the chain at {seq} differs from the checkpoint signed at {}: history was rewritten somewhere {since} up to {seq}",
+                        cp.at
+                    ),
+                ));
+            }
+            self.last_good_checkpoint = Some(seq);
+        }
+        self.chained = true;
+        self.last_seq = Some(seq);
+        self.last_hash.clear();
+        self.last_hash.extend_from_slice(hash);
+        report.events += 1;
+        Ok(())
+    }
+
+    fn finish(&self, head_seq: i64, head_hash: &[u8], report: &Report) -> Scan {
+        let last = self.last_seq.unwrap_or(0);
+        if let Some((&cp_seq, cp)) = self.checkpoints.range(last + 1..).next() {
+            return Err(brk(
+                last + 1,
+                BreakKind::Truncated,
+                format!(
+                    "the log ends at {last} but the checkpoint signed at {} covers up to {cp_seq}: events after {last} were removed",
+                    cp.at
+                ),
+            ));
+        }
+        let head_ok = if self.chained {
+            last == head_seq && self.last_hash == head_hash
+        } else {
+            head_hash == GENESIS && head_seq == last
+        };
+        if !head_ok {
+            return Err(brk(
+                last + 1,
+                BreakKind::HeadMismatch,
+                format!(
+                    "the chain head records position {head_seq} but the log ends at {last} ({} events checked): events at the end were removed or the head was altered",
+                    report.events
+                ),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,84 @@
+//! Group commit. Reads append their events through one writer thread that takes
+//! whatever has queued while the previous batch committed and appends it in a
+//! single transaction, so one commit (and one fsync) serves many requests. Each
+//! request still waits until its own event is committed before it answers:
+//! fail-closed is kept, only the cost is shared.
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Event, RequestMeta, chain, prepare};
+use crate::clock::Env;
+use crate::store::models::audit_events::NewAuditRow;
+use crate::store::{Store, StoreError, write_tx};
+
+/// Events appended in one transaction at most.
+const MAX_BATCH: usize = 512;
+
+struct Job {
+    row: NewAuditRow,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// The handle requests use to append events; cheap to clone. The writer thread
+/// ends when the last handle is dropped.
+#[derive(Clone)]
+pub struct AuditLog {
+    jobs: mpsc::Sender<Job>,
+    env: Env,
+}
+
+impl AuditLog {
+    pub fn start(store: Store, env: Env) -> Result<AuditLog, StoreError> {
+        let (jobs, queue) = mpsc::channel(4 * MAX_BATCH);
+        std::thread::Builder::new()
+            .name("audit-writer".into())
+            .spawn(move || write_loop(store, queue))
+            .map_err(|e| StoreError::Audit(format!("cannot start the audit writer: {e}")))?;
+        Ok(AuditLog { jobs, env })
+    }
+
+    /// Appends one event and returns once it is committed.
+    pub async fn record(&self, meta: &RequestMeta, event: &Event) -> Result<(), StoreError> {
+        let row = prepare(&self.env, meta, event)?;
+        let (done, committed) = oneshot::channel();
+        self.jobs
+            .send(Job { row, done })
+            .await
+            .map_err(|_| StoreError::Audit("the audit writer has stopped".into()))?;
+        match committed.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(StoreError::Audit(e)),
+            Err(_) => Err(StoreError::Audit("the audit writer has stopped".into())),
+        }
+    }
+}
+
+fn write_loop(store: Store, mut queue: mpsc::Receiver<Job>) {
+    while let Some(first) = queue.blocking_recv() {
+        let mut rows = Vec::with_capacity(16);
+        let mut waiting = Vec::with_capacity(16);
+        rows.push(first.row);
+        waiting.push(first.done);
+        while rows.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => {
+                    rows.push(job.row);
+                    waiting.push(job.done);
+                }
+                Err(_) => break,
+            }
+        }
+        let result = store
+            .conn()
+            .and_then(|mut conn| write_tx(&mut conn, |c| chain::append(c, rows)))
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        if let Err(e) = &result {
+            tracing::error!(error = %e, events = waiting.len(), "audit batch failed");
+        }
+        for done in waiting {
+            // A request that gave up waiting has nothing to be told.
+            let _ = done.send(result.clone());
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! `holdfast audit …`: verify the chain offline, make a checkpoint, show the key.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Subcommand;
+use serde_json::json;
+
+use crate::audit::checkpoint::{self, PublicKey, Signer};
+use crate::audit::verify::{self, Report};
+use crate::audit::{Event, Outcome, RequestMeta};
+use crate::clock::Env;
+use crate::config::Config;
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Recompute the hash chain and check every signed checkpoint; report the first
+    /// broken place. Exits with 2 when the log was tampered with.
+    Verify {
+        /// Public key(s) that sign checkpoints (hex files as written beside the
+        /// signing key). Default: the configured key's `.pub` file.
+        #[arg(long = "public-key", value_name = "FILE")]
+        public_keys: Vec<PathBuf>,
+        /// Exported checkpoints (JSON lines) to check too. Default: the configured
+        /// `audit.checkpoint_file`, when it exists.
+        #[arg(long = "checkpoints", value_name = "FILE")]
+        checkpoints: Vec<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sign a checkpoint of the current head now and send it where configured.
+    Checkpoint,
+    /// Print the checkpoint public key (creating the key pair if there is none).
+    PublicKey,
+}
+
+/// The chain is broken: distinct from "could not run" so scripts can tell.
+#[derive(Debug, thiserror::Error)]
+#[error("the audit log failed verification")]
+pub struct VerifyFailed;
+
+pub fn run(config: &Config, env: &Env, command: AuditCommand) -> anyhow::Result<()> {
+    let key_path = config.audit.signing_key_path(&config.data_dir);
+    match command {
+        AuditCommand::PublicKey => {
+            let signer = Signer::load_or_create(&key_path)?;
+            println!("{}", hex::encode(&signer.public().bytes));
+            eprintln!(
+                "key id {} (file {})",
+                signer.public().id,
+                checkpoint::public_key_path(&key_path).display()
+            );
+            Ok(())
+        }
+        AuditCommand::Checkpoint => {
+            let store = super::open_store(config)?;
+            let signer = std::sync::Arc::new(Signer::load_or_create(&key_path)?);
+            let exports = checkpoint::Exports::new(
+                config.audit.checkpoint_file.clone(),
+                config
+                    .audit
+                    .checkpoint_webhook
+                    .as_deref()
+                    .map(url::Url::parse)
+                    .transpose()
+                    .context("audit.checkpoint_webhook")?,
+            );
+            let made = actix_web::rt::System::new()
+                .block_on(checkpoint::make_and_send(&store, &signer, env, &exports))?;
+            match made {
+                Some(cp) => println!("{}", serde_json::to_string(&cp)?),
+                None => println!("the head is already checkpointed (or the log is empty)"),
+            }
+            Ok(())
+        }
+        AuditCommand::Verify {
+            public_keys,
+            checkpoints,
+            json,
+        } => {
+            let keys = if public_keys.is_empty() {
+                let default = checkpoint::public_key_path(&key_path);
+                vec![PublicKey::read(&default).with_context(|| {
+                    "no checkpoint public key; pass --public-key FILE".to_string()
+                })?]
+            } else {
+                public_keys
+                    .iter()
+                    .map(|p| PublicKey::read(p))
+                    .collect::<Result<_, _>>()?
+            };
+            let files = if checkpoints.is_empty() {
+                config
+                    .audit
+                    .checkpoint_file
+                    .iter()
+                    .filter(|p| p.exists())
+                    .cloned()
+                    .collect()
+            } else {
+                checkpoints
+            };
+            let mut external = Vec::new();
+            for f in &files {
+                external.extend(checkpoint::read_exported(f)?);
+            }
+            let store = super::open_store(config)?;
+            let mut conn = store.conn()?;
+            let report = verify::verify(&mut conn, &keys, &external)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print_report(&report);
+            }
+            remember(&mut conn, env, &report, &files);
+            if report.ok() {
+                Ok(())
+            } else {
+                Err(VerifyFailed.into())
+            }
+        }
+    }
+}
+
+fn print_report(r: &Report) {
+    match &r.problem {
+        None => println!("audit log: OK"),
+        Some(b) => {
+            println!(
+                "audit log: BROKEN at position {} ({})",
+                b.seq,
+                serde_json::to_value(b.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            );
+            println!("  {}", b.message);
+        }
+    }
+    println!(
+        "  events checked: {} ({} from before the chain began)",
+        r.events, r.unchained
+    );
+    println!("  head: position {}, hash {}", r.head_seq, r.head_hash);
+    match r.last_checkpoint {
+        Some(seq) => println!(
+            "  signed checkpoints: {} valid, newest at position {seq}",
+            r.checkpoints
+        ),
+        None => println!("  signed checkpoints: none yet"),
+    }
+    println!(
+        "  {:.2} s, {:.0} events/s",
+        r.seconds,
+        r.events_per_second()
+    );
+}
+
+/// The result goes into the log itself, so the owner's pages can show the last
+/// verification. A failure to record is reported but does not change the verdict.
+fn remember(conn: &mut crate::store::DbConn, env: &Env, r: &Report, files: &[PathBuf]) {
+    let who = crate::audit::Who {
+        id: format!(
+            "cli:{}",
+            std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+        ),
+        role: "console".into(),
+        session_ref: None,
+    };
+    let outcome = if r.ok() { Outcome::Ok } else { Outcome::Failed };
+    let event = Event::new("audit.verify", outcome).by(who).detail(json!({
+        "events": r.events,
+        "unchained": r.unchained,
+        "head_seq": r.head_seq,
+        "checkpoints": r.checkpoints,
+        "external_files": files.len(),
+        "problem": r.problem,
+        "seconds": r.seconds,
+    }));
+    if let Err(e) = crate::audit::record(conn, env, &RequestMeta::default(), &event) {
+        eprintln!("warning: could not record this verification in the audit log: {e}");
+    }
+}
