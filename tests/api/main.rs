@@ -7,6 +7,7 @@
 mod support;
 
 mod architecture;
+mod audit;
 mod authz;
 mod bad_input;
 mod cli;

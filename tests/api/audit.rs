@@ -1,0 +1,332 @@
+//! The tamper-evident audit log, from the attacker's side: someone with write
+//! access to the database (but not the checkpoint key) edits, deletes, reorders,
+//! inserts or truncates events; `verify` must notice and point at the place.
+
+use diesel::prelude::*;
+use holdfast::audit::checkpoint::{self, Checkpoint, Signer};
+use holdfast::audit::verify::{self, BreakKind, Report};
+use holdfast::audit::{self, Event, Outcome, RequestMeta, Who, chain};
+use holdfast::clock::Env;
+use holdfast::store::models::audit_events::AuditRow;
+use holdfast::store::schema::{audit_events, audit_head};
+use holdfast::store::{PooledConn, Store};
+use serde_json::json;
+
+use crate::support::TestDb;
+
+struct Log {
+    db: TestDb,
+    store: Store,
+    env: Env,
+    signer: Signer,
+    _keys: tempfile::TempDir,
+}
+
+const EVENTS: i64 = 30;
+
+/// A log of `EVENTS` events, checkpointed after event `checkpoint_at` when given.
+fn log(checkpoint_at: Option<i64>) -> Log {
+    let db = TestDb::new();
+    let store = Store::open(&secrecy::SecretString::from(db.url.clone()), 2).unwrap();
+    let env = Env::system();
+    let keys = tempfile::tempdir().unwrap();
+    let signer = Signer::load_or_create(&keys.path().join("checkpoint.key")).unwrap();
+    let mut conn = store.conn().unwrap();
+    for i in 1..=EVENTS {
+        let who = Who {
+            id: format!("user-{}", i % 3),
+            role: "sales".into(),
+            session_ref: Some("s1".into()),
+        };
+        let ev = Event::new("client.read", Outcome::Ok)
+            .by(who)
+            .on("client", [format!("c-{i}")])
+            .detail(json!({ "n": i, "name": "ნინო ბერიძე" }));
+        let meta = RequestMeta {
+            request_id: format!("req-{i}"),
+            ip: Some("192.0.2.7".into()),
+            user_agent: Some("test".into()),
+        };
+        audit::record(&mut conn, &env, &meta, &ev).unwrap();
+        if Some(i) == checkpoint_at {
+            checkpoint::make(&mut conn, &signer, &env).unwrap().unwrap();
+        }
+    }
+    drop(conn);
+    Log {
+        db,
+        store,
+        env,
+        signer,
+        _keys: keys,
+    }
+}
+
+impl Log {
+    fn conn(&self) -> PooledConn {
+        self.store.conn().unwrap()
+    }
+
+    /// What the attacker does first: switch off the append-only triggers.
+    fn tamper(&self, statements: &[&str]) {
+        let mut conn = self.conn();
+        let unlock: &[&str] = if self.db.is_postgres() {
+            &[
+                "ALTER TABLE audit_events DISABLE TRIGGER USER",
+                "ALTER TABLE audit_checkpoints DISABLE TRIGGER USER",
+            ]
+        } else {
+            &[
+                "DROP TRIGGER IF EXISTS audit_no_update",
+                "DROP TRIGGER IF EXISTS audit_no_delete",
+                "DROP TRIGGER IF EXISTS audit_checkpoints_no_update",
+                "DROP TRIGGER IF EXISTS audit_checkpoints_no_delete",
+            ]
+        };
+        for q in unlock.iter().chain(statements) {
+            diesel::sql_query(*q).execute(&mut *conn).unwrap();
+        }
+    }
+
+    fn verify_with(&self, external: &[Checkpoint]) -> Report {
+        let mut conn = self.conn();
+        verify::verify(&mut conn, &[self.signer.public().clone()], external).unwrap()
+    }
+
+    fn verify(&self) -> Report {
+        self.verify_with(&[])
+    }
+
+    fn rows(&self, from: i64) -> Vec<AuditRow> {
+        audit_events::table
+            .filter(audit_events::seq.ge(from))
+            .order(audit_events::seq.asc())
+            .select(AuditRow::as_select())
+            .load(&mut *self.conn())
+            .unwrap()
+    }
+
+    /// Rewrites hashes from `from` to the end as the attacker can: the algorithm
+    /// is public, only the checkpoint key is not.
+    fn rechain(&self, from: i64) {
+        let mut conn = self.conn();
+        let mut prev = self.rows(from - 1)[0].hash.clone().unwrap();
+        let mut buf = Vec::new();
+        for mut row in self.rows(from) {
+            row.prev_hash = Some(prev.clone());
+            let h = chain::hash_with(&prev, &chain::Fields::from(&row), &mut buf).to_vec();
+            diesel::update(audit_events::table.filter(audit_events::seq.eq(row.seq)))
+                .set((
+                    audit_events::prev_hash.eq(&prev),
+                    audit_events::hash.eq(&h),
+                ))
+                .execute(&mut *conn)
+                .unwrap();
+            prev = h;
+        }
+        diesel::update(audit_head::table)
+            .set(audit_head::hash.eq(&prev))
+            .execute(&mut *conn)
+            .unwrap();
+    }
+}
+
+fn broken(report: &Report) -> (i64, BreakKind) {
+    let b = report.problem.as_ref().expect("the tampering was not detected");
+    (b.seq, b.kind)
+}
+
+#[test]
+fn an_untouched_log_verifies_and_its_events_cannot_be_edited_in_place() {
+    let log = log(Some(EVENTS));
+    let report = log.verify();
+    assert!(report.ok(), "{:?}", report.problem);
+    assert_eq!(report.events, EVENTS as u64);
+    assert_eq!(report.checkpoints, 1);
+    assert_eq!(report.head_seq, EVENTS);
+    // Without switching the triggers off, the database itself refuses.
+    let mut conn = log.conn();
+    assert!(
+        diesel::sql_query("UPDATE audit_events SET detail = '{}' WHERE seq = 3")
+            .execute(&mut *conn)
+            .is_err()
+    );
+    assert!(
+        diesel::sql_query("DELETE FROM audit_events WHERE seq = 3")
+            .execute(&mut *conn)
+            .is_err()
+    );
+    assert!(
+        diesel::sql_query("DELETE FROM audit_checkpoints")
+            .execute(&mut *conn)
+            .is_err()
+    );
+}
+
+#[test]
+fn an_edited_field_is_found_at_its_event() {
+    let log = log(None);
+    log.tamper(&["UPDATE audit_events SET actor_id = 'someone-else' WHERE seq = 7"]);
+    assert_eq!(broken(&log.verify()), (7, BreakKind::Edited));
+}
+
+#[test]
+fn a_deleted_event_is_found() {
+    let log = log(None);
+    log.tamper(&["DELETE FROM audit_events WHERE seq = 12"]);
+    let report = log.verify();
+    assert_eq!(broken(&report), (12, BreakKind::Missing));
+    assert!(report.problem.unwrap().message.contains("12 to 12"));
+}
+
+#[test]
+fn two_swapped_events_are_found() {
+    let log = log(None);
+    log.tamper(&[
+        "UPDATE audit_events SET seq = -5 WHERE seq = 5",
+        "UPDATE audit_events SET seq = 5 WHERE seq = 6",
+        "UPDATE audit_events SET seq = 6 WHERE seq = -5",
+    ]);
+    assert_eq!(broken(&log.verify()), (5, BreakKind::Misplaced));
+}
+
+#[test]
+fn an_inserted_event_is_found_even_when_it_is_correctly_hashed() {
+    let log = log(None);
+    // Make room at 10 and forge an event chained to 9, hashed the public way.
+    log.tamper(&[
+        "UPDATE audit_events SET seq = -seq WHERE seq >= 10",
+        "UPDATE audit_events SET seq = 1 - seq WHERE seq < 0",
+        "UPDATE audit_head SET seq = seq + 1",
+    ]);
+    let nine = log.rows(9)[0].clone();
+    let mut forged = nine.clone();
+    forged.seq = 10;
+    forged.id = "forged".into();
+    forged.prev_hash = nine.hash.clone();
+    let mut buf = Vec::new();
+    let h = chain::hash_with(
+        nine.hash.as_ref().unwrap(),
+        &chain::Fields::from(&forged),
+        &mut buf,
+    );
+    let mut conn = log.conn();
+    diesel::insert_into(audit_events::table)
+        .values((
+            audit_events::seq.eq(10i64),
+            audit_events::id.eq("forged"),
+            audit_events::at.eq(forged.at),
+            audit_events::request_id.eq(&forged.request_id),
+            audit_events::actor_id.eq(&forged.actor_id),
+            audit_events::actor_role.eq(&forged.actor_role),
+            audit_events::session_ref.eq(&forged.session_ref),
+            audit_events::action.eq(&forged.action),
+            audit_events::object_kind.eq(&forged.object_kind),
+            audit_events::object_ids.eq(&forged.object_ids),
+            audit_events::object_count.eq(forged.object_count),
+            audit_events::outcome.eq(&forged.outcome),
+            audit_events::detail.eq(&forged.detail),
+            audit_events::ip.eq(&forged.ip),
+            audit_events::user_agent.eq(&forged.user_agent),
+            audit_events::prev_hash.eq(&forged.prev_hash),
+            audit_events::hash.eq(h.to_vec()),
+        ))
+        .execute(&mut *conn)
+        .unwrap();
+    drop(conn);
+    // The forged event links correctly; the one it displaced does not.
+    assert_eq!(broken(&log.verify()), (11, BreakKind::Misplaced));
+}
+
+#[test]
+fn a_truncated_tail_is_found_by_the_checkpoint_or_the_head() {
+    // Covered by a checkpoint: even moving the head back does not hide it.
+    let log1 = log(Some(EVENTS));
+    let h25 = log1.rows(25)[0].hash.clone().unwrap();
+    log1.tamper(&["DELETE FROM audit_events WHERE seq > 25"]);
+    let mut conn = log1.conn();
+    diesel::update(audit_head::table)
+        .set((audit_head::seq.eq(25i64), audit_head::hash.eq(&h25)))
+        .execute(&mut *conn)
+        .unwrap();
+    drop(conn);
+    assert_eq!(broken(&log1.verify()), (26, BreakKind::Truncated));
+    // Not yet checkpointed: the head still tells.
+    let log2 = log(None);
+    log2.tamper(&["DELETE FROM audit_events WHERE seq > 25"]);
+    assert_eq!(broken(&log2.verify()), (26, BreakKind::HeadMismatch));
+}
+
+#[test]
+fn a_recomputed_chain_is_caught_by_a_signed_checkpoint_also_after_deleting_it() {
+    let log = log(Some(20));
+    log.tamper(&["UPDATE audit_events SET outcome = 'denied' WHERE seq = 8"]);
+    log.rechain(8);
+    let report = log.verify();
+    assert_eq!(broken(&report), (20, BreakKind::Rewritten));
+    // Deleting the stored checkpoint does not help once a copy left the server.
+    let exported: Vec<Checkpoint> = {
+        let mut conn = log.conn();
+        checkpoint::all(&mut conn).unwrap()
+    };
+    log.tamper(&["DELETE FROM audit_checkpoints"]);
+    assert!(log.verify().ok(), "nothing left to compare with inside the database");
+    assert_eq!(
+        broken(&log.verify_with(&exported)),
+        (20, BreakKind::Rewritten)
+    );
+}
+
+#[test]
+fn an_altered_or_foreign_checkpoint_is_refused() {
+    let log = log(Some(20));
+    log.tamper(&["UPDATE audit_checkpoints SET seq = 19"]);
+    assert_eq!(broken(&log.verify()), (19, BreakKind::BadCheckpoint));
+    // A checkpoint "signed" by a key verify was not given.
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = Signer::load_or_create(&other_dir.path().join("k")).unwrap();
+    let head = log.rows(EVENTS)[0].hash.clone().unwrap();
+    let foreign = other.sign(EVENTS, &head, log.env.now().naive_utc());
+    let log2 = self::log(None);
+    assert_eq!(
+        broken(&log2.verify_with(&[foreign])),
+        (EVENTS, BreakKind::UnknownKey)
+    );
+}
+
+#[test]
+fn concurrent_writers_on_separate_pools_form_one_chain() {
+    // Two stores are two nodes' connection pools on one database.
+    let log = log(None);
+    let second = Store::open(&secrecy::SecretString::from(log.db.url.clone()), 4).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let a = audit::AuditLog::start(log.store.clone(), log.env.clone()).unwrap();
+        let b = audit::AuditLog::start(second.clone(), log.env.clone()).unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let w = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tasks.push(tokio::spawn(async move {
+                let ev = Event::new("client.list", Outcome::Ok).detail(json!({ "i": i }));
+                w.record(&RequestMeta::default(), &ev).await.unwrap();
+            }));
+        }
+        // Writes inside data transactions interleave with the group commits.
+        let st = second.clone();
+        let env = log.env.clone();
+        let inline = tokio::task::spawn_blocking(move || {
+            let mut conn = st.conn().unwrap();
+            for _ in 0..50 {
+                let ev = Event::new("client.update", Outcome::Ok);
+                audit::record(&mut conn, &env, &RequestMeta::default(), &ev).unwrap();
+            }
+        });
+        for t in tasks {
+            t.await.unwrap();
+        }
+        inline.await.unwrap();
+    });
+    let report = log.verify();
+    assert!(report.ok(), "{:?}", report.problem);
+    assert_eq!(report.events, EVENTS as u64 + 250);
+}
