@@ -22,6 +22,9 @@ pub enum ConfigError {
     },
 }
 
+/// The keys whose values are secrets, as environment names after `HOLDFAST_`.
+const SECRET_KEYS: &[&str] = &["DATABASE__URL", "INTAKE__CALL_SECRET"];
+
 #[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -286,7 +289,12 @@ impl Config {
             if ["CONFIG", "DEMO_PASSWORD"].contains(&rest) {
                 continue;
             }
-            if let Some(secret_key) = rest.strip_suffix("_FILE") {
+            // `_FILE` reads a secret from a file only for the keys that hold
+            // secrets: other keys end in `_file` themselves (`server.cert_file`).
+            if let Some(secret_key) = rest
+                .strip_suffix("_FILE")
+                .filter(|k| SECRET_KEYS.contains(k))
+            {
                 let path = PathBuf::from(&value);
                 let content = std::fs::read_to_string(&path)
                     .map_err(|source| ConfigError::SecretFile { path, source })?;
@@ -476,6 +484,27 @@ mod tests {
         assert_eq!(
             config.intake.call_secret.as_ref().unwrap().expose_secret(),
             "hunter2-call-secret"
+        );
+    }
+
+    #[test]
+    fn keys_that_end_in_file_are_plain_paths_not_secret_files() {
+        let config = Config::from_figment(
+            Figment::new(),
+            vars(&[
+                ("HOLDFAST_SERVER__CERT_FILE", "/etc/holdfast/cert.pem"),
+                ("HOLDFAST_SERVER__KEY_FILE", "/etc/holdfast/key.pem"),
+                ("HOLDFAST_AUDIT__CHECKPOINT_FILE", "/mnt/offsite/cp.jsonl"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            config.server.cert_file.as_deref(),
+            Some(Path::new("/etc/holdfast/cert.pem"))
+        );
+        assert_eq!(
+            config.audit.checkpoint_file.as_deref(),
+            Some(Path::new("/mnt/offsite/cp.jsonl"))
         );
     }
 

@@ -116,10 +116,7 @@ impl Log {
             row.prev_hash = Some(prev.clone());
             let h = chain::hash_with(&prev, &chain::Fields::from(&row), &mut buf).to_vec();
             diesel::update(audit_events::table.filter(audit_events::seq.eq(row.seq)))
-                .set((
-                    audit_events::prev_hash.eq(&prev),
-                    audit_events::hash.eq(&h),
-                ))
+                .set((audit_events::prev_hash.eq(&prev), audit_events::hash.eq(&h)))
                 .execute(&mut *conn)
                 .unwrap();
             prev = h;
@@ -132,7 +129,10 @@ impl Log {
 }
 
 fn broken(report: &Report) -> (i64, BreakKind) {
-    let b = report.problem.as_ref().expect("the tampering was not detected");
+    let b = report
+        .problem
+        .as_ref()
+        .expect("the tampering was not detected");
     (b.seq, b.kind)
 }
 
@@ -270,7 +270,10 @@ fn a_recomputed_chain_is_caught_by_a_signed_checkpoint_also_after_deleting_it() 
         checkpoint::all(&mut conn).unwrap()
     };
     log.tamper(&["DELETE FROM audit_checkpoints"]);
-    assert!(log.verify().ok(), "nothing left to compare with inside the database");
+    assert!(
+        log.verify().ok(),
+        "nothing left to compare with inside the database"
+    );
     assert_eq!(
         broken(&log.verify_with(&exported)),
         (20, BreakKind::Rewritten)
@@ -329,4 +332,211 @@ fn concurrent_writers_on_separate_pools_form_one_chain() {
     let report = log.verify();
     assert!(report.ok(), "{:?}", report.problem);
     assert_eq!(report.events, EVENTS as u64 + 250);
+}
+
+mod processes {
+    //! The real binary: killed mid-write, restarted, two processes on one
+    //! database, and `holdfast audit verify` as the operator runs it.
+
+    use std::io::{BufRead, BufReader, Write};
+    use std::path::Path;
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use reqwest::StatusCode;
+    use serde_json::json;
+
+    use crate::support::{Client, PASSWORD, TestDb};
+
+    fn holdfast(dir: &Path, db: &TestDb) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_holdfast"));
+        cmd.current_dir(dir)
+            .env_remove("HOLDFAST_CONFIG")
+            .env_remove("HOLDFAST_TEST_DATABASE_URL")
+            .env("HOLDFAST_LOG__FORMAT", "json")
+            .env(
+                "HOLDFAST_AUDIT__CHECKPOINT_FILE",
+                dir.join("checkpoints.jsonl"),
+            );
+        if db.is_postgres() {
+            cmd.env("HOLDFAST_DATABASE__URL", &db.url);
+        } else {
+            cmd.env_remove("HOLDFAST_DATABASE__URL");
+        }
+        cmd
+    }
+
+    fn serve(dir: &Path, db: &TestDb) -> (Child, String) {
+        let mut child = holdfast(dir, db)
+            .args(["serve"])
+            .env("HOLDFAST_SERVER__LISTEN", "127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            assert!(Instant::now() < deadline, "server did not start");
+            let line = lines.next().expect("server exited").unwrap();
+            if let Some(url) = line.strip_prefix("Holdfast is listening on ") {
+                // Keep draining stdout so the server never blocks on a full pipe.
+                std::thread::spawn(move || for _ in lines {});
+                return (child, url.replace("127.0.0.1", "localhost"));
+            }
+        }
+    }
+
+    fn stop(child: &mut Child, signal: &str) {
+        Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        child.wait().unwrap();
+    }
+
+    async fn login(dir: &Path, base: &str) -> Client {
+        let pem = std::fs::read(dir.join("holdfast-data/tls/holdfast-selfsigned.crt")).unwrap();
+        let http = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let mut c = Client {
+            http,
+            base: base.to_string(),
+            csrf: None,
+        };
+        let (st, body) = c
+            .post(
+                "/api/v1/session",
+                json!({"username": "s1", "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        c.csrf = body["csrf_token"].as_str().map(str::to_string);
+        c
+    }
+
+    /// Card reads and edits until `n` requests were made or the server went away.
+    async fn load(c: Client, id: String, n: usize) -> usize {
+        let mut ok = 0;
+        for i in 0..n {
+            let path = format!("/api/v1/clients/{id}");
+            let res = if i % 5 == 0 {
+                c.http
+                    .patch(format!("{}{path}", c.base))
+                    .header("x-csrf-token", c.csrf.clone().unwrap_or_default())
+                    .json(&json!({"source": format!("edit {i}")}))
+                    .send()
+                    .await
+            } else {
+                c.http.get(format!("{}{path}", c.base)).send().await
+            };
+            match res {
+                Ok(r) if r.status().is_success() => ok += 1,
+                Ok(r) => panic!("unexpected {}", r.status()),
+                Err(_) => break,
+            }
+        }
+        ok
+    }
+
+    fn verify(dir: &Path, db: &TestDb) -> (i32, String) {
+        let out = holdfast(dir, db)
+            .args(["audit", "verify"])
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_killed_server_a_restart_and_two_processes_keep_one_valid_chain() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let db = TestDb::new();
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        let mut add = holdfast(dir, &db)
+            .args([
+                "user",
+                "add",
+                "--username",
+                "s1",
+                "--role",
+                "sales",
+                "--team",
+                "north",
+            ])
+            .arg("--password-stdin")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        add.stdin
+            .take()
+            .unwrap()
+            .write_all(PASSWORD.as_bytes())
+            .unwrap();
+        assert!(add.wait().unwrap().success());
+
+        // Two processes on one database (and one checkpoint key).
+        let (mut a, url_a) = serve(dir, &db);
+        let (mut b, url_b) = serve(dir, &db);
+        let ca = login(dir, &url_a).await;
+        let cb = login(dir, &url_b).await;
+        let id_a = ca.create_client(json!({"name": "Მარიამ Ქავთარაძე"})).await;
+        let id_b = cb.create_client(json!({"name": "Юлия Соколова"})).await;
+        let on_a = tokio::spawn(load(ca, id_a.clone(), 100_000));
+        let on_b = tokio::spawn(load(cb, id_b.clone(), 300));
+        // Kill A in the middle of its writes.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        stop(&mut a, "-KILL");
+        let done_a = on_a.await.unwrap();
+        let done_b = on_b.await.unwrap();
+        assert!(done_a > 0 && done_b == 300, "a: {done_a}, b: {done_b}");
+
+        // Restarted, A continues the same chain.
+        let (mut a2, url_a2) = serve(dir, &db);
+        let ca2 = login(dir, &url_a2).await;
+        assert_eq!(load(ca2, id_a, 50).await, 50);
+        stop(&mut a2, "-TERM");
+        stop(&mut b, "-TERM");
+
+        let (code, out) = verify(dir, &db);
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("audit log: OK"), "{out}");
+        // A graceful stop leaves a checkpoint, also in the file on the side.
+        let exported = std::fs::read_to_string(dir.join("checkpoints.jsonl")).unwrap();
+        assert!(exported.lines().count() >= 1, "{exported}");
+
+        // The operator's view of tampering: exit code 2 and the place named.
+        let mut conn =
+            holdfast::store::Target::parse(&secrecy::SecretString::from(if db.is_postgres() {
+                db.url.clone()
+            } else {
+                format!(
+                    "sqlite://{}",
+                    dir.join("holdfast-data/holdfast.db").display()
+                )
+            }))
+            .unwrap()
+            .establish()
+            .unwrap();
+        use diesel::RunQueryDsl;
+        let unlock = if db.is_postgres() {
+            "ALTER TABLE audit_events DISABLE TRIGGER USER"
+        } else {
+            "DROP TRIGGER audit_no_update"
+        };
+        diesel::sql_query(unlock).execute(&mut conn).unwrap();
+        diesel::sql_query("UPDATE audit_events SET detail = '{}' WHERE seq = 4")
+            .execute(&mut conn)
+            .unwrap();
+        let (code, out) = verify(dir, &db);
+        assert_eq!(code, 2, "{out}");
+        assert!(out.contains("BROKEN at position 4 (edited)"), "{out}");
+    }
 }
