@@ -366,6 +366,8 @@ mod processes {
         cmd
     }
 
+    // The caller stops the child; a test that fails earlier ends the process anyway.
+    #[allow(clippy::zombie_processes)]
     fn serve(dir: &Path, db: &TestDb) -> (Child, String) {
         let mut child = holdfast(dir, db)
             .args(["serve"])
