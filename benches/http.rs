@@ -13,10 +13,12 @@
 //! fresh database (SQLite in a temporary directory; on PostgreSQL a new database
 //! created next to the one the URL names, dropped afterwards); start the real
 //! server in this process (`AppState::new` + `web::run`, TLS with a fresh
-//! certificate); sign in as a sales user over HTTPS; then run four workloads in
+//! certificate); sign in as a sales user over HTTPS; then run five workloads in
 //! interleaved blocks, so that machine noise falls on all of them alike:
 //!
 //! * card read, guarded:   `GET /api/v1/clients/{id}` (the user's own clients)
+//! * card read, guarded, audit off: `GET /api/v1/bench-unaudited/clients/{id}`
+//!   (the same policy check and scope, no audit event: the audit write's cost)
 //! * card read, baseline:  `GET /api/v1/bench-baseline/clients/{id}`
 //! * list page, guarded:   `GET /api/v1/clients?limit=25&cursor=…`
 //! * list page, baseline:  `GET /api/v1/bench-baseline/clients?limit=25&cursor=…`
@@ -31,7 +33,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use secrecy::SecretString;
 
@@ -40,6 +41,10 @@ use holdfast::config::Config;
 use holdfast::store::Store;
 use holdfast::store::schema::{clients, users};
 use holdfast::web::{self, AppState};
+
+#[path = "support/fresh_pg.rs"]
+mod fresh_pg;
+use fresh_pg::FreshPg;
 
 const SEED: u64 = 7;
 const PASSWORD: &str = "bench-password-2026";
@@ -89,14 +94,16 @@ impl Settings {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     CardGuarded,
+    CardUnaudited,
     CardBaseline,
     ListGuarded,
     ListBaseline,
 }
 
 impl Kind {
-    const ALL: [Kind; 4] = [
+    const ALL: [Kind; 5] = [
         Kind::CardGuarded,
+        Kind::CardUnaudited,
         Kind::CardBaseline,
         Kind::ListGuarded,
         Kind::ListBaseline,
@@ -105,6 +112,7 @@ impl Kind {
     fn label(self) -> &'static str {
         match self {
             Kind::CardGuarded => "card read, guarded",
+            Kind::CardUnaudited => "card read, guarded, audit off",
             Kind::CardBaseline => "card read, baseline",
             Kind::ListGuarded => "list page, guarded",
             Kind::ListBaseline => "list page, baseline",
@@ -115,11 +123,15 @@ impl Kind {
         match self {
             Kind::CardGuarded | Kind::ListGuarded => "/api/v1/clients",
             Kind::CardBaseline | Kind::ListBaseline => "/api/v1/bench-baseline/clients",
+            Kind::CardUnaudited => "/api/v1/bench-unaudited/clients",
         }
     }
 
     fn is_card(self) -> bool {
-        matches!(self, Kind::CardGuarded | Kind::CardBaseline)
+        matches!(
+            self,
+            Kind::CardGuarded | Kind::CardUnaudited | Kind::CardBaseline
+        )
     }
 }
 
@@ -175,56 +187,6 @@ struct Report {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-/// A PostgreSQL database made for one run and dropped afterwards.
-struct FreshPg {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl FreshPg {
-    fn create(admin_url: &str, env: &Env) -> anyhow::Result<FreshPg> {
-        let name = format!(
-            "holdfast_bench_{}",
-            hex::encode(env.random_bytes::<6>().map_err(|e| anyhow!("{e}"))?)
-        );
-        let mut admin = PgConnection::establish(admin_url)
-            .with_context(|| "cannot connect to HOLDFAST_BENCH_DATABASE_URL")?;
-        admin.batch_execute(&format!(
-            "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8'"
-        ))?;
-        let mut url = url::Url::parse(admin_url)?;
-        url.set_path(&format!("/{name}"));
-        Ok(FreshPg {
-            admin_url: admin_url.to_string(),
-            name,
-            url: url.to_string(),
-        })
-    }
-}
-
-impl Drop for FreshPg {
-    fn drop(&mut self) {
-        match PgConnection::establish(&self.admin_url).map(|mut c| {
-            c.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-        }) {
-            Ok(Ok(())) => {}
-            other => eprintln!(
-                "could not drop the bench database {}: {}",
-                self.name,
-                match other {
-                    Err(e) => e.to_string(),
-                    Ok(Err(e)) => e.to_string(),
-                    Ok(Ok(())) => String::new(),
-                }
-            ),
-        }
-    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -533,7 +495,7 @@ async fn measure(
 
     // The routes answer what they should before anything is timed.
     let own = &own_ids[0];
-    for kind in [Kind::CardGuarded, Kind::CardBaseline] {
+    for kind in [Kind::CardGuarded, Kind::CardUnaudited, Kind::CardBaseline] {
         let card = http.get_json(&format!("{}/{own}", kind.prefix())).await?;
         if card["client"]["id"].as_str() != Some(own.as_str()) {
             bail!("{}: the card of {own} came back as {card}", kind.label());
@@ -598,9 +560,9 @@ async fn measure(
     let mut done = 0;
     for round in 0..rounds {
         // Every workload runs first, second, third and last equally often.
-        let mut order = [0usize, 1, 2, 3];
-        order.rotate_left(round % 4);
-        if (round / 4) % 2 == 1 {
+        let mut order: Vec<usize> = (0..Kind::ALL.len()).collect();
+        order.rotate_left(round % Kind::ALL.len());
+        if (round / Kind::ALL.len()) % 2 == 1 {
             order.reverse();
         }
         let range = round * BLOCK..((round + 1) * BLOCK).min(s.requests);
@@ -693,6 +655,11 @@ fn print_reports(reports: &[Report], s: &Settings) {
         for (guarded, baseline, label) in [
             (Kind::CardGuarded, Kind::CardBaseline, "card read"),
             (Kind::ListGuarded, Kind::ListBaseline, "list page"),
+            (
+                Kind::CardGuarded,
+                Kind::CardUnaudited,
+                "card read, audit on / audit off",
+            ),
         ] {
             let find = |k: Kind| {
                 r.measured

@@ -597,6 +597,30 @@ impl Gate {
 /// a release build.
 #[cfg(feature = "bench")]
 impl Gate {
+    /// The guarded card read (policy check and scope) without its audit event:
+    /// the baseline that shows what the audit write alone costs.
+    pub async fn unaudited_card(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+        id: &str,
+    ) -> Result<ClientCard, GateError> {
+        let scope = self
+            .scope(
+                actor,
+                meta,
+                Object::Client,
+                Action::Read,
+                "client.read",
+                vec![id.into()],
+            )
+            .await?;
+        let id = id.to_string();
+        self.store
+            .run(move |conn| clients::card(conn, &scope, &id).map_err(GateError::from))
+            .await
+    }
+
     pub async fn unguarded_card(&self, id: &str) -> Result<ClientCard, GateError> {
         let scope = Scope::for_system("bench", Object::Client, Action::Read, self.policy.clone());
         let id = id.to_string();

@@ -22,6 +22,7 @@ use crate::store::{DbConn, StoreError};
 
 pub const GENESIS: [u8; 32] = [0; 32];
 const DOMAIN: &[u8] = b"holdfast-audit-event-v1\0";
+const INSERT_CHUNK: usize = 2000;
 
 /// The hashed fields of one event, borrowed from a new or a stored row.
 pub struct Fields<'a> {
@@ -151,14 +152,18 @@ pub fn append(conn: &mut DbConn, mut rows: Vec<NewAuditRow>) -> Result<i64, Stor
         row.hash = hash.to_vec();
         prev = row.hash.clone();
     }
-    match conn {
-        DbConn::Pg(c) => diesel::insert_into(audit_events::table)
-            .values(&rows)
-            .execute(c)?,
-        DbConn::Sqlite(c) => diesel::insert_into(audit_events::table)
-            .values(&rows)
-            .execute(c)?,
-    };
+    // Multi-row inserts per backend (the MultiConnection enum cannot); chunks keep
+    // PostgreSQL under its 65 535 bind parameters per statement.
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        match conn {
+            DbConn::Pg(c) => diesel::insert_into(audit_events::table)
+                .values(chunk)
+                .execute(c)?,
+            DbConn::Sqlite(c) => diesel::insert_into(audit_events::table)
+                .values(chunk)
+                .execute(c)?,
+        };
+    }
     diesel::update(audit_head::table.filter(audit_head::id.eq(1)))
         .set(audit_head::hash.eq(&prev))
         .execute(conn)?;

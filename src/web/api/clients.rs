@@ -28,7 +28,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
     #[cfg(feature = "bench")]
     cfg.route("/bench-baseline/clients", web::get().to(baseline_list))
-        .route("/bench-baseline/clients/{id}", web::get().to(baseline_read));
+        .route("/bench-baseline/clients/{id}", web::get().to(baseline_read))
+        .route(
+            "/bench-unaudited/clients/{id}",
+            web::get().to(unaudited_read),
+        );
+}
+
+#[cfg(feature = "bench")]
+async fn unaudited_read(
+    state: web::Data<AppState>,
+    authed: Authed,
+    meta: Meta,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let card = state
+        .gate
+        .unaudited_card(&authed.actor, &meta.0, &id)
+        .await?;
+    Ok(HttpResponse::Ok().json(card))
 }
 
 #[cfg(feature = "bench")]
