@@ -237,6 +237,20 @@ pub struct AuditConfig {
     pub checkpoint_file: Option<PathBuf>,
     /// POST every checkpoint as JSON to this URL (https://…).
     pub checkpoint_webhook: Option<String>,
+    /// Old and new values of personal fields (name, company, address, phones,
+    /// emails) in write events: "hash" (keyed HMAC, the default) or "keep".
+    pub changed_values: ChangedValues,
+    /// Key for the "hash" setting; created on first use. Unset:
+    /// `<data_dir>/audit/values.key`.
+    pub values_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangedValues {
+    #[default]
+    Hash,
+    Keep,
 }
 
 impl Default for AuditConfig {
@@ -247,11 +261,19 @@ impl Default for AuditConfig {
             checkpoint_every_secs: 300,
             checkpoint_file: None,
             checkpoint_webhook: None,
+            changed_values: ChangedValues::Hash,
+            values_key: None,
         }
     }
 }
 
 impl AuditConfig {
+    pub fn values_key_path(&self, data_dir: &Path) -> PathBuf {
+        self.values_key
+            .clone()
+            .unwrap_or_else(|| data_dir.join("audit").join("values.key"))
+    }
+
     pub fn signing_key_path(&self, data_dir: &Path) -> PathBuf {
         self.signing_key
             .clone()

@@ -329,6 +329,7 @@ impl Gate {
             )
             .await?;
         let id = id.to_string();
+        let values = self.audit.values().clone();
         self.pass(
             scope,
             meta,
@@ -337,11 +338,9 @@ impl Gate {
             Some(id.clone()),
             move |conn, ctx, scope| {
                 let (client, changes) = clients::update(conn, ctx, scope, &id, &patch)?;
-                Ok(touched(
-                    client,
-                    vec![id],
-                    serde_json::to_value(&changes).unwrap_or_default(),
-                ))
+                let mut detail = serde_json::to_value(&changes).unwrap_or_default();
+                detail["values"] = values.changes(&changes.personal);
+                Ok(touched(client, vec![id], detail))
             },
         )
         .await

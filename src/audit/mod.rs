@@ -7,6 +7,7 @@
 
 pub mod chain;
 pub mod checkpoint;
+pub mod values;
 pub mod verify;
 pub mod writer;
 

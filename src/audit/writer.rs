@@ -6,6 +6,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::values::ValuePolicy;
 use super::{Event, RequestMeta, chain, prepare};
 use crate::clock::Env;
 use crate::store::models::audit_events::NewAuditRow;
@@ -25,16 +26,22 @@ struct Job {
 pub struct AuditLog {
     jobs: mpsc::Sender<Job>,
     env: Env,
+    values: ValuePolicy,
 }
 
 impl AuditLog {
-    pub fn start(store: Store, env: Env) -> Result<AuditLog, StoreError> {
+    pub fn start(store: Store, env: Env, values: ValuePolicy) -> Result<AuditLog, StoreError> {
         let (jobs, queue) = mpsc::channel(4 * MAX_BATCH);
         std::thread::Builder::new()
             .name("audit-writer".into())
             .spawn(move || write_loop(store, queue))
             .map_err(|e| StoreError::Audit(format!("cannot start the audit writer: {e}")))?;
-        Ok(AuditLog { jobs, env })
+        Ok(AuditLog { jobs, env, values })
+    }
+
+    /// How old and new values of personal fields are written into events.
+    pub fn values(&self) -> &ValuePolicy {
+        &self.values
     }
 
     /// Appends one event and returns once it is committed.

@@ -7,6 +7,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use crate::audit::checkpoint::{self, PublicKey, Signer};
+use crate::audit::values::ValuePolicy;
 use crate::audit::verify::{self, Report};
 use crate::audit::{Event, Outcome, RequestMeta};
 use crate::clock::Env;
@@ -33,6 +34,10 @@ pub enum AuditCommand {
     Checkpoint,
     /// Print the checkpoint public key (creating the key pair if there is none).
     PublicKey,
+    /// Print how VALUE appears in write events under `audit.changed_values =
+    /// "hash"`, to search the log for an old phone number or name. Phones and
+    /// emails are hashed in their normalised form (+995599123456, lower-case).
+    HashValue { value: String },
 }
 
 /// The chain is broken: distinct from "could not run" so scripts can tell.
@@ -43,6 +48,11 @@ pub struct VerifyFailed;
 pub fn run(config: &Config, env: &Env, command: AuditCommand) -> anyhow::Result<()> {
     let key_path = config.audit.signing_key_path(&config.data_dir);
     match command {
+        AuditCommand::HashValue { value } => {
+            let policy = ValuePolicy::hashed(&config.audit.values_key_path(&config.data_dir))?;
+            println!("{}", policy.show(Some(&value)).as_str().unwrap_or_default());
+            Ok(())
+        }
         AuditCommand::PublicKey => {
             let signer = Signer::load_or_create(&key_path)?;
             println!("{}", hex::encode(&signer.public().bytes));

@@ -719,6 +719,39 @@ pub fn update(
     if status != row.status {
         changes.status = Some((row.status.clone(), status.clone()));
     }
+    let personal = [
+        ("name", Some(row.name.clone()), Some(name.clone())),
+        ("company", row.company.clone(), company.clone()),
+        ("address", row.address.clone(), address.clone()),
+    ];
+    for (field, old, new) in personal {
+        if old != new {
+            changes.personal.push(ValueChange { field, old, new });
+        }
+    }
+    if let Some(c) = &contacts {
+        for kind in ["phone", "email"] {
+            let joined = |rows: Vec<&str>| Some(rows.join(", ")).filter(|s| !s.is_empty());
+            let old = joined(
+                existing
+                    .iter()
+                    .filter(|r| r.kind == kind)
+                    .map(|r| r.normalized.as_str())
+                    .collect(),
+            );
+            let new = joined(
+                c.rows
+                    .iter()
+                    .filter(|r| r.0 == kind)
+                    .map(|r| r.2.as_str())
+                    .collect(),
+            );
+            if old != new {
+                let field = if kind == "phone" { "phones" } else { "emails" };
+                changes.personal.push(ValueChange { field, old, new });
+            }
+        }
+    }
 
     let contacts_for_doc = match &contacts {
         Some(c) => CleanContacts {

@@ -312,4 +312,15 @@ pub struct Changes {
     pub fields: Vec<&'static str>,
     pub status: Option<(String, String)>,
     pub owner: Option<(Option<String>, Option<String>)>,
+    /// Old and new values of the personal fields. The audit layer keeps or
+    /// hashes them as configured; they never reach the log unprocessed.
+    #[serde(skip)]
+    pub personal: Vec<ValueChange>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ValueChange {
+    pub field: &'static str,
+    pub old: Option<String>,
+    pub new: Option<String>,
 }

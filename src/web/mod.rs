@@ -15,9 +15,10 @@ use std::sync::Arc;
 use actix_web::{App, HttpServer, web};
 
 use crate::access::{Gate, Policy};
+use crate::audit::values::ValuePolicy;
 use crate::audit::{AuditLog, checkpoint};
 use crate::clock::Env;
-use crate::config::Config;
+use crate::config::{ChangedValues, Config};
 use crate::i18n::I18n;
 use crate::identity::login;
 use crate::store::Store;
@@ -60,7 +61,14 @@ impl AppState {
         let policy = Policy::load(config.access.policy_dir.as_deref())
             .await
             .map_err(|e| ServeError::Setup(e.to_string()))?;
-        let audit = AuditLog::start(store.clone(), env.clone())
+        let values = match config.audit.changed_values {
+            ChangedValues::Keep => ValuePolicy::Keep,
+            ChangedValues::Hash => {
+                ValuePolicy::hashed(&config.audit.values_key_path(&config.data_dir))
+                    .map_err(|e| ServeError::Setup(format!("audit values key: {e}")))?
+            }
+        };
+        let audit = AuditLog::start(store.clone(), env.clone(), values)
             .map_err(|e| ServeError::Setup(e.to_string()))?;
         let signer =
             checkpoint::Signer::load_or_create(&config.audit.signing_key_path(&config.data_dir))

@@ -304,8 +304,18 @@ fn concurrent_writers_on_separate_pools_form_one_chain() {
     let second = Store::open(&secrecy::SecretString::from(log.db.url.clone()), 4).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let a = audit::AuditLog::start(log.store.clone(), log.env.clone()).unwrap();
-        let b = audit::AuditLog::start(second.clone(), log.env.clone()).unwrap();
+        let a = audit::AuditLog::start(
+            log.store.clone(),
+            log.env.clone(),
+            holdfast::audit::values::ValuePolicy::Keep,
+        )
+        .unwrap();
+        let b = audit::AuditLog::start(
+            second.clone(),
+            log.env.clone(),
+            holdfast::audit::values::ValuePolicy::Keep,
+        )
+        .unwrap();
         let mut tasks = Vec::new();
         for i in 0..200 {
             let w = if i % 2 == 0 { a.clone() } else { b.clone() };
@@ -332,6 +342,46 @@ fn concurrent_writers_on_separate_pools_form_one_chain() {
     let report = log.verify();
     assert!(report.ok(), "{:?}", report.problem);
     assert_eq!(report.events, EVENTS as u64 + 250);
+}
+
+#[tokio::test]
+async fn edits_record_changed_fields_with_personal_values_hashed_under_a_key() {
+    use holdfast::audit::values::ValuePolicy;
+    use holdfast::identity::Role;
+    let s = crate::support::TestServer::start();
+    s.add_user("sales.n1", Role::Sales, Some("north"));
+    let c = s.login("sales.n1").await;
+    let id = c
+        .create_client(json!({"name": "Nino Beridze", "phones": ["+995 599 12 34 56"]}))
+        .await;
+    let (st, body) = c
+        .patch(
+            &format!("/api/v1/clients/{id}"),
+            json!({"name": "ნინო ბერიძე", "phones": ["+995 599 65 43 21"], "status": "warm"}),
+        )
+        .await;
+    assert!(st.is_success(), "{body}");
+    let ev = &s.audit("client.update")[0];
+    let detail: serde_json::Value = serde_json::from_str(&ev.detail).unwrap();
+    assert_eq!(detail["fields"], json!(["name", "status", "contacts"]));
+    // Status is not personal: kept. Name and phones: keyed hashes only.
+    assert_eq!(detail["status"], json!(["new", "warm"]));
+    for raw in ["Nino", "ნინო", "599123456", "599654321"] {
+        assert!(!ev.detail.contains(raw), "{raw} in {}", ev.detail);
+    }
+    let key = ValuePolicy::hashed(&s.data_dir.path().join("audit/values.key")).unwrap();
+    assert_eq!(
+        detail["values"]["name"]["old"],
+        key.show(Some("Nino Beridze"))
+    );
+    assert_eq!(
+        detail["values"]["name"]["new"],
+        key.show(Some("ნინო ბერიძე"))
+    );
+    assert_eq!(
+        detail["values"]["phones"]["new"],
+        key.show(Some("+995599654321"))
+    );
 }
 
 mod processes {

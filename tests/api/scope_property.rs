@@ -77,7 +77,12 @@ async fn check(layout: Layout) {
     let store = Store::open(&SecretString::from(db.url.clone()), 2).unwrap();
     let env = Env::system();
     let policy = Arc::new(Policy::load(None).await.unwrap());
-    let audit = holdfast::audit::AuditLog::start(store.clone(), env.clone()).unwrap();
+    let audit = holdfast::audit::AuditLog::start(
+        store.clone(),
+        env.clone(),
+        holdfast::audit::values::ValuePolicy::Keep,
+    )
+    .unwrap();
     let gate = Gate::new(store.clone(), policy, env.clone(), None, None, audit);
     let meta = RequestMeta::default();
     let team_names = ["north", "south"];
@@ -187,7 +192,12 @@ fn any_search_text_is_answered() {
         let store = Store::open(&SecretString::from(db.url.clone()), 2).unwrap();
         let env = Env::system();
         let policy = Arc::new(Policy::load(None).await.unwrap());
-        let audit = holdfast::audit::AuditLog::start(store.clone(), env.clone()).unwrap();
+        let audit = holdfast::audit::AuditLog::start(
+            store.clone(),
+            env.clone(),
+            holdfast::audit::values::ValuePolicy::Keep,
+        )
+        .unwrap();
         let gate = Gate::new(store.clone(), policy, env.clone(), None, None, audit);
         let mut conn = store.conn().unwrap();
         let root = actor(&mut conn, &env, "root", Role::Owner, None);
