@@ -243,6 +243,9 @@ pub struct AuditConfig {
     /// Key for the "hash" setting; created on first use. Unset:
     /// `<data_dir>/audit/values.key`.
     pub values_key: Option<PathBuf>,
+    /// When the server verifies the whole chain itself (cron, six fields with
+    /// seconds first, UTC). Empty string: never (run `holdfast audit verify`).
+    pub verify_schedule: String,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
@@ -263,6 +266,7 @@ impl Default for AuditConfig {
             checkpoint_webhook: None,
             changed_values: ChangedValues::Hash,
             values_key: None,
+            verify_schedule: "0 30 3 * * *".into(),
         }
     }
 }

@@ -354,3 +354,49 @@ impl<'a> Walk<'a> {
         Ok(())
     }
 }
+
+/// The `audit.verify` event that remembers a verification in the log itself, so
+/// the owner's pages can show the last one.
+pub fn event(report: &Report, who: super::Who, external_files: usize) -> super::Event {
+    let outcome = if report.ok() {
+        super::Outcome::Ok
+    } else {
+        super::Outcome::Failed
+    };
+    super::Event::new("audit.verify", outcome)
+        .by(who)
+        .detail(serde_json::json!({
+            "events": report.events,
+            "unchained": report.unchained,
+            "head_seq": report.head_seq,
+            "checkpoints": report.checkpoints,
+            "external_files": external_files,
+            "problem": report.problem,
+            "seconds": report.seconds,
+        }))
+}
+
+/// A verification by the server itself, on its schedule: the stored checkpoints,
+/// the exported file when there is one, the server's own public key.
+pub fn scheduled(
+    conn: &mut DbConn,
+    env: &crate::clock::Env,
+    key: &PublicKey,
+    exported: Option<&std::path::Path>,
+) -> Result<Report, StoreError> {
+    let external = match exported.filter(|p| p.exists()) {
+        Some(p) => {
+            super::checkpoint::read_exported(p).map_err(|e| StoreError::Audit(e.to_string()))?
+        }
+        None => Vec::new(),
+    };
+    let report = verify(conn, std::slice::from_ref(key), &external)?;
+    let who = super::Who {
+        id: "system:verify".into(),
+        role: "system".into(),
+        session_ref: None,
+    };
+    let ev = event(&report, who, usize::from(exported.is_some()));
+    super::record(conn, env, &super::RequestMeta::default(), &ev)?;
+    Ok(report)
+}

@@ -4,12 +4,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Subcommand;
-use serde_json::json;
 
+use crate::audit::RequestMeta;
 use crate::audit::checkpoint::{self, PublicKey, Signer};
 use crate::audit::values::ValuePolicy;
 use crate::audit::verify::{self, Report};
-use crate::audit::{Event, Outcome, RequestMeta};
 use crate::clock::Env;
 use crate::config::Config;
 
@@ -178,16 +177,7 @@ fn remember(conn: &mut crate::store::DbConn, env: &Env, r: &Report, files: &[Pat
         role: "console".into(),
         session_ref: None,
     };
-    let outcome = if r.ok() { Outcome::Ok } else { Outcome::Failed };
-    let event = Event::new("audit.verify", outcome).by(who).detail(json!({
-        "events": r.events,
-        "unchained": r.unchained,
-        "head_seq": r.head_seq,
-        "checkpoints": r.checkpoints,
-        "external_files": files.len(),
-        "problem": r.problem,
-        "seconds": r.seconds,
-    }));
+    let event = verify::event(r, who, files.len());
     if let Err(e) = crate::audit::record(conn, env, &RequestMeta::default(), &event) {
         eprintln!("warning: could not record this verification in the audit log: {e}");
     }

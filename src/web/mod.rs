@@ -5,6 +5,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+mod jobs;
 pub mod middleware;
 pub mod pages;
 pub mod tls;
@@ -189,8 +190,12 @@ pub async fn run(
         cfg.checkpoint_every_events,
         cfg.checkpoint_every_secs,
     ));
+    let mut jobs = jobs::start(&state).await?;
     let served = server.run().await;
     periodic.abort();
+    if let Err(e) = jobs.shutdown().await {
+        tracing::warn!(error = %e, "stopping scheduled jobs");
+    }
     // One more checkpoint at every graceful stop, so the last events are covered.
     match checkpoint::make_and_send(
         &state.store,

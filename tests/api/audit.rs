@@ -344,6 +344,33 @@ fn concurrent_writers_on_separate_pools_form_one_chain() {
     assert_eq!(report.events, EVENTS as u64 + 250);
 }
 
+#[test]
+fn the_servers_own_verifications_are_remembered_in_the_log() {
+    let log = log(Some(10));
+    let report = verify::scheduled(&mut log.conn(), &log.env, log.signer.public(), None).unwrap();
+    assert!(report.ok(), "{:?}", report.problem);
+    log.tamper(&["UPDATE audit_events SET action = 'client.list' WHERE seq = 3"]);
+    let report = verify::scheduled(&mut log.conn(), &log.env, log.signer.public(), None).unwrap();
+    assert_eq!(broken(&report), (3, BreakKind::Edited));
+    let remembered = audit::search(
+        &mut log.conn(),
+        &audit::Query {
+            action: Some("audit.verify".into()),
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(remembered.len(), 2);
+    assert_eq!(remembered[0].outcome, "failed");
+    assert!(
+        remembered[0].detail.contains("\"edited\""),
+        "{}",
+        remembered[0].detail
+    );
+    assert_eq!(remembered[1].outcome, "ok");
+}
+
 #[tokio::test]
 async fn edits_record_changed_fields_with_personal_values_hashed_under_a_key() {
     use holdfast::audit::values::ValuePolicy;

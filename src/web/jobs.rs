@@ -1,0 +1,49 @@
+//! Jobs the server runs on a schedule (tokio-cron-scheduler).
+
+use actix_web::web;
+use tokio_cron_scheduler::{Job, JobScheduler};
+
+use super::{AppState, ServeError};
+use crate::audit::verify;
+
+fn setup(what: &str) -> impl FnOnce(tokio_cron_scheduler::JobSchedulerError) -> ServeError + '_ {
+    move |e| ServeError::Setup(format!("{what}: {e}"))
+}
+
+pub async fn start(state: &web::Data<AppState>) -> Result<JobScheduler, ServeError> {
+    let scheduler = JobScheduler::new().await.map_err(setup("scheduler"))?;
+    let cron = state.config.audit.verify_schedule.trim();
+    if !cron.is_empty() {
+        let st = state.clone();
+        let job = Job::new_async(cron, move |_id, _lock| {
+            let st = st.clone();
+            Box::pin(async move { verify_now(&st).await })
+        })
+        .map_err(setup("audit.verify_schedule"))?;
+        scheduler
+            .add(job)
+            .await
+            .map_err(setup("audit.verify_schedule"))?;
+    }
+    scheduler.start().await.map_err(setup("scheduler"))?;
+    Ok(scheduler)
+}
+
+async fn verify_now(state: &web::Data<AppState>) {
+    let env = state.env.clone();
+    let key = state.checkpoints.signer.public().clone();
+    let exported = state.config.audit.checkpoint_file.clone();
+    let report = state
+        .store
+        .run(move |conn| verify::scheduled(conn, &env, &key, exported.as_deref()))
+        .await;
+    match report {
+        Ok(r) if r.ok() => tracing::info!(
+            events = r.events,
+            seconds = r.seconds,
+            "audit chain verified"
+        ),
+        Ok(r) => tracing::error!(problem = ?r.problem, "AUDIT CHAIN BROKEN"),
+        Err(e) => tracing::error!(error = %e, "audit verification could not run"),
+    }
+}
