@@ -13,5 +13,6 @@ pub mod crm;
 pub mod demo;
 pub mod i18n;
 pub mod identity;
+pub mod keys;
 pub mod store;
 pub mod web;
