@@ -171,3 +171,13 @@ deal-stage-proposal = Proposal
 deal-stage-negotiation = Negotiation
 deal-stage-won = Won
 deal-stage-lost = Lost
+
+keys-elevate-title = Hardware key
+keys-not-elevated = This session has no hardware-key proof. Owners and admins need one before they see client data or change anything.
+keys-elevated-until = This session is elevated until { $until }.
+keys-new-challenge = Get a challenge
+keys-run-login = On the computer with your YubiKey, run this command (it asks for your PIN and a touch). Only this browser session is elevated by it.
+keys-login-command = holdfast key login --challenge { $token }
+keys-challenge-expires = The challenge works once, within { $seconds } seconds.
+keys-continue = Continue
+error-key-proof = Prove with your hardware key first.

@@ -3,6 +3,8 @@
 //! Yubico's extension encodings) and a P-256 signer that signs like a PIV slot
 //! (ECDSA over SHA-256, DER signature).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use holdfast::keys::piv_ext::{self, PinPolicy, TouchPolicy};
 use rcgen::{
     BasicConstraints, CertificateParams, CustomExtension, DnType, IsCa, Issuer, KeyPair,
