@@ -5,6 +5,7 @@
 
 pub mod attestation;
 pub mod cli;
+pub mod client;
 pub mod piv_ext;
 pub mod trust;
 

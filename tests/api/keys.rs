@@ -851,3 +851,74 @@ fn break_glass_and_init_issue_enrollment_codes_on_the_console() {
         events[0].detail
     );
 }
+
+#[tokio::test]
+async fn the_cli_flows_speak_the_protocol_with_a_software_device() {
+    use holdfast::keys::client::{self, ClientError, PivDevice};
+    use secrecy::SecretString;
+    let s = TestServer::start();
+    let boss_id = s.add_user("boss", Role::Owner, None);
+    let origin = s.config.base_url();
+    let pin = SecretString::from("123456");
+    let mut dev = piv::SoftDevice::new(&s.piv_f9, "123456");
+    let slot = Slot::parse("9a").unwrap();
+
+    // `holdfast key enroll`: a key generated with the server's minimum policy.
+    let code = s.enrollment_code(&boss_id);
+    let req = client::enroll(
+        &mut dev,
+        &origin,
+        &code,
+        slot,
+        PinPolicy::Once,
+        TouchPolicy::Cached,
+        &pin,
+        Some("desk key".into()),
+    )
+    .unwrap();
+    let (status, body) = s
+        .client()
+        .post("/api/v1/keys/enroll", serde_json::to_value(&req).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["label"], "desk key");
+    assert_eq!(body["touch_policy"], "cached");
+
+    // `holdfast key login`: the browser's token, signed on the device, posted by the CLI.
+    let boss = s.login("boss").await;
+    let token = boss.challenge().await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let wrong_pin = client::prove(&mut dev, &origin, &token, slot, &SecretString::from("0000"));
+    assert!(matches!(wrong_pin, Err(ClientError::Device(_))));
+    let elsewhere = client::prove(&mut dev, "https://evil.example", &token, slot, &pin);
+    assert!(matches!(elsewhere, Err(ClientError::WrongOrigin { .. })));
+    let proof = client::prove(&mut dev, &origin, &token, slot, &pin).unwrap();
+    let (status, body) = boss
+        .cli()
+        .post("/api/v1/keys/proof", serde_json::to_value(&proof).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(boss.get("/api/v1/clients").await.0, StatusCode::OK);
+
+    // A key generated below the server's minimum is refused at enrollment.
+    let code = s.enrollment_code(&boss_id);
+    let weak = client::enroll(
+        &mut dev,
+        &origin,
+        &code,
+        Slot::parse("9c").unwrap(),
+        PinPolicy::Never,
+        TouchPolicy::Always,
+        &pin,
+        None,
+    )
+    .unwrap();
+    let (status, body) = s
+        .client()
+        .post("/api/v1/keys/enroll", serde_json::to_value(&weak).unwrap())
+        .await;
+    rejected(status, &body, "pin_policy_too_weak");
+    assert!(dev.f9_certificate().is_ok());
+}

@@ -167,3 +167,75 @@ pub fn chain() -> Chain {
     let key = SoftPiv::attested(&f9, &SlotSpec::default());
     Chain { root, f9, key }
 }
+
+/// A software PIV device behind the client's `PivDevice` trait: keys generated in
+/// memory, attested by a test f9, PIN checked like a card.
+pub struct SoftDevice<'a> {
+    f9: &'a TestCa,
+    pin: String,
+    slots: std::collections::HashMap<u8, SoftPiv>,
+}
+
+impl<'a> SoftDevice<'a> {
+    pub fn new(f9: &'a TestCa, pin: &str) -> SoftDevice<'a> {
+        SoftDevice {
+            f9,
+            pin: pin.into(),
+            slots: Default::default(),
+        }
+    }
+}
+
+impl holdfast::keys::client::PivDevice for SoftDevice<'_> {
+    fn generate(
+        &mut self,
+        slot: holdfast::keys::Slot,
+        pin: PinPolicy,
+        touch: TouchPolicy,
+    ) -> Result<Vec<u8>, holdfast::keys::client::ClientError> {
+        let key = SoftPiv::attested(
+            self.f9,
+            &SlotSpec {
+                cn: format!("YubiKey PIV Attestation {slot}"),
+                pin,
+                touch,
+                ..SlotSpec::default()
+            },
+        );
+        let spki = key.spki.clone();
+        self.slots.insert(slot.id(), key);
+        Ok(spki)
+    }
+
+    fn attest(
+        &mut self,
+        slot: holdfast::keys::Slot,
+    ) -> Result<Vec<u8>, holdfast::keys::client::ClientError> {
+        self.slots
+            .get(&slot.id())
+            .map(|k| k.slot_der.clone())
+            .ok_or_else(|| holdfast::keys::client::ClientError::Device("empty slot".into()))
+    }
+
+    fn f9_certificate(&mut self) -> Result<Vec<u8>, holdfast::keys::client::ClientError> {
+        Ok(self.f9.der.clone())
+    }
+
+    fn sign(
+        &mut self,
+        slot: holdfast::keys::Slot,
+        pin: &secrecy::SecretString,
+        message: &[u8],
+    ) -> Result<Vec<u8>, holdfast::keys::client::ClientError> {
+        use secrecy::ExposeSecret;
+        if pin.expose_secret() != self.pin {
+            return Err(holdfast::keys::client::ClientError::Device(
+                "wrong PIN".into(),
+            ));
+        }
+        self.slots
+            .get(&slot.id())
+            .map(|k| k.sign(message))
+            .ok_or_else(|| holdfast::keys::client::ClientError::Device("empty slot".into()))
+    }
+}
