@@ -35,6 +35,48 @@ pub enum KeyCommand {
         #[arg(long)]
         username: String,
     },
+    /// On your own computer: generate a P-256 key on the YubiKey, attest it and
+    /// enroll it with a one-time code (the PIN is read from standard input).
+    #[cfg(feature = "piv-client")]
+    Enroll {
+        /// The server's address, e.g. https://crm.example.com
+        #[arg(long)]
+        server: String,
+        /// The one-time enrollment code.
+        #[arg(long)]
+        code: String,
+        #[arg(long, default_value = "9a")]
+        slot: String,
+        /// PIN policy for the new key: once or always.
+        #[arg(long, default_value = "once")]
+        pin_policy: String,
+        /// Touch policy for the new key: always or cached.
+        #[arg(long, default_value = "always")]
+        touch_policy: String,
+        /// A name for the key, e.g. "spare in the safe".
+        #[arg(long)]
+        label: Option<String>,
+        /// File with the PIV management key (48 hex digits); default: the factory key.
+        #[arg(long, value_name = "PATH")]
+        management_key_file: Option<PathBuf>,
+        /// PEM certificate to trust for the server (e.g. its self-signed certificate).
+        #[arg(long, value_name = "PATH")]
+        ca_cert: Option<PathBuf>,
+    },
+    /// On your own computer: sign the challenge the signed-in browser shows, which
+    /// elevates that browser session (the PIN is read from standard input).
+    #[cfg(feature = "piv-client")]
+    Login {
+        #[arg(long)]
+        server: String,
+        /// The challenge token from the browser (`hfk1.…`).
+        #[arg(long)]
+        challenge: String,
+        #[arg(long, default_value = "9a")]
+        slot: String,
+        #[arg(long, value_name = "PATH")]
+        ca_cert: Option<PathBuf>,
+    },
 }
 
 /// Errors print and exit 1; a refused attestation exits 2 (set by `Refused`).
@@ -51,6 +93,184 @@ pub fn run(config: &Config, env: &Env, command: KeyCommand) -> anyhow::Result<()
             public_key,
         } => check_attestation(config, env, &slot_cert, &f9_cert, slot, public_key),
         KeyCommand::BreakGlass { username } => break_glass(config, env, &username),
+        #[cfg(feature = "piv-client")]
+        KeyCommand::Enroll {
+            server,
+            code,
+            slot,
+            pin_policy,
+            touch_policy,
+            label,
+            management_key_file,
+            ca_cert,
+        } => piv_commands::enroll(piv_commands::EnrollArgs {
+            server,
+            code,
+            slot,
+            pin_policy,
+            touch_policy,
+            label,
+            management_key_file,
+            ca_cert,
+        }),
+        #[cfg(feature = "piv-client")]
+        KeyCommand::Login {
+            server,
+            challenge,
+            slot,
+            ca_cert,
+        } => piv_commands::login(&server, &challenge, &slot, ca_cert.as_deref()),
+    }
+}
+
+#[cfg(feature = "piv-client")]
+mod piv_commands {
+    use std::io::BufRead;
+    use std::path::{Path, PathBuf};
+
+    use anyhow::{Context, anyhow, bail};
+    use secrecy::SecretString;
+
+    use crate::keys::attestation::Slot;
+    use crate::keys::client;
+    use crate::keys::piv_ext::{PinPolicy, TouchPolicy};
+    use crate::keys::yubikey_device::YubiKeyDevice;
+
+    pub struct EnrollArgs {
+        pub server: String,
+        pub code: String,
+        pub slot: String,
+        pub pin_policy: String,
+        pub touch_policy: String,
+        pub label: Option<String>,
+        pub management_key_file: Option<PathBuf>,
+        pub ca_cert: Option<PathBuf>,
+    }
+
+    fn read_pin() -> anyhow::Result<SecretString> {
+        eprint!("YubiKey PIN: ");
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        let pin = line.trim_end_matches(['\r', '\n']).to_string();
+        if pin.is_empty() {
+            bail!("no PIN on standard input");
+        }
+        Ok(SecretString::from(pin))
+    }
+
+    fn slot(s: &str) -> anyhow::Result<Slot> {
+        Slot::parse(s).ok_or_else(|| anyhow!("unknown PIV slot `{s}`"))
+    }
+
+    fn post(
+        server: &str,
+        ca_cert: Option<&Path>,
+        path: &str,
+        body: serde_json::Value,
+    ) -> anyhow::Result<serde_json::Value> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = reqwest::Client::builder();
+        if let Some(p) = ca_cert {
+            let pem = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+            builder = builder.add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
+        }
+        let http = builder.build()?;
+        let url = format!("{}{path}", server.trim_end_matches('/'));
+        actix_web::rt::System::new().block_on(async move {
+            let res = http.post(&url).json(&body).send().await?;
+            let status = res.status();
+            let value: serde_json::Value = res.json().await.unwrap_or_default();
+            if !status.is_success() {
+                bail!(
+                    "the server refused ({status}): {} [{}]",
+                    value["error"]["message"].as_str().unwrap_or("no message"),
+                    value["error"]["field"]
+                        .as_str()
+                        .or(value["error"]["code"].as_str())
+                        .unwrap_or("")
+                );
+            }
+            Ok(value)
+        })
+    }
+
+    pub fn enroll(a: EnrollArgs) -> anyhow::Result<()> {
+        let pin_policy = PinPolicy::parse(&a.pin_policy)
+            .ok_or_else(|| anyhow!("PIN policy: never, once or always"))?;
+        let touch_policy = TouchPolicy::parse(&a.touch_policy)
+            .ok_or_else(|| anyhow!("touch policy: never, cached or always"))?;
+        let mgm = match &a.management_key_file {
+            Some(p) => Some(SecretString::from(
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+            )),
+            None => None,
+        };
+        let pin = read_pin()?;
+        let mut dev = YubiKeyDevice::open(mgm.as_ref())?;
+        eprintln!(
+            "Generating a P-256 key in slot {} of YubiKey {} (PIN {}, touch {}); this replaces any key in that slot.",
+            a.slot,
+            dev.serial(),
+            pin_policy,
+            touch_policy
+        );
+        let req = client::enroll(
+            &mut dev,
+            &a.server,
+            &a.code,
+            slot(&a.slot)?,
+            pin_policy,
+            touch_policy,
+            &pin,
+            a.label,
+        )?;
+        let key = post(
+            &a.server,
+            a.ca_cert.as_deref(),
+            "/api/v1/keys/enroll",
+            serde_json::to_value(&req)?,
+        )?;
+        println!(
+            "enrolled key {} (slot {}, serial {}, fingerprint {})",
+            key["id"].as_str().unwrap_or("?"),
+            key["slot"].as_str().unwrap_or("?"),
+            key["serial"],
+            key["fingerprint"].as_str().unwrap_or("?")
+        );
+        Ok(())
+    }
+
+    pub fn login(
+        server: &str,
+        challenge: &str,
+        slot_name: &str,
+        ca_cert: Option<&Path>,
+    ) -> anyhow::Result<()> {
+        let token = client::ChallengeToken::parse(challenge)?;
+        if token.origin != server.trim_end_matches('/') {
+            bail!(
+                "this challenge was issued by {}, not by {server}: refusing to sign it",
+                token.origin
+            );
+        }
+        eprintln!(
+            "Signing a challenge for {} (it elevates the browser session that shows it).",
+            token.origin
+        );
+        let pin = read_pin()?;
+        let mut dev = YubiKeyDevice::open(None)?;
+        let proof = client::prove(&mut dev, server, challenge, slot(slot_name)?, &pin)?;
+        let ok = post(
+            server,
+            ca_cert,
+            "/api/v1/keys/proof",
+            serde_json::to_value(&proof)?,
+        )?;
+        println!(
+            "the browser session is elevated until {}",
+            ok["elevated_until"].as_str().unwrap_or("?")
+        );
+        Ok(())
     }
 }
 

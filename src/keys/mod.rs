@@ -8,6 +8,8 @@ pub mod cli;
 pub mod client;
 pub mod piv_ext;
 pub mod trust;
+#[cfg(feature = "piv-client")]
+pub mod yubikey_device;
 
 pub use attestation::{AttestationError, Attested, Expected, Facts, Requirements, Slot};
 pub use trust::{TrustError, TrustStore};
