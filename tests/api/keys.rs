@@ -922,3 +922,23 @@ async fn the_cli_flows_speak_the_protocol_with_a_software_device() {
     rejected(status, &body, "pin_policy_too_weak");
     assert!(dev.f9_certificate().is_ok());
 }
+
+#[tokio::test]
+async fn elevation_never_outlives_the_session() {
+    let s = TestServer::start_with(Options {
+        keys: Some(holdfast::config::KeysConfig {
+            elevation_minutes: 48 * 60,
+            ..Default::default()
+        }),
+        ..Options::default()
+    });
+    s.add_user("boss", Role::Owner, None);
+    let start = s.env.now();
+    let boss = s.login_elevated("boss").await;
+    let (_, e) = boss.get("/api/v1/keys/elevation").await;
+    let until: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(e["elevated_until"].clone()).unwrap();
+    let session_hours = s.config.session.absolute_timeout_hours;
+    assert!(until <= start + chrono::Duration::hours(session_hours) + chrono::Duration::seconds(5));
+    assert!(until > start + chrono::Duration::hours(session_hours - 1));
+}
