@@ -70,6 +70,8 @@ pub enum KeysError {
     Attestation(#[from] AttestationError),
     #[error("refused: {0}")]
     Rejected(Rejection),
+    #[error("too many failed attempts; try again later")]
+    Throttled,
     #[error("not found")]
     NotFound,
     #[error("{0}")]
@@ -86,6 +88,7 @@ impl KeysError {
         match self {
             KeysError::Attestation(e) => format!("attestation: {}", e.code()),
             KeysError::Rejected(r) => r.code().to_string(),
+            KeysError::Throttled => "throttled".into(),
             KeysError::NotFound => "not found".into(),
             KeysError::Conflict(m) => m.clone(),
             KeysError::Store(_) | KeysError::Internal(_) => "server error".into(),

@@ -21,6 +21,7 @@ use crate::store::models::hardware_keys::{
     ChallengeRow, ElevationRow, EnrollmentCodeRow, HardwareKeyRow,
 };
 use crate::store::models::sessions::SessionRow;
+use crate::store::models::throttle;
 use crate::store::models::users::UserRow;
 use crate::store::schema::{
     hardware_keys, key_challenges, key_enrollment_codes, session_elevations, sessions, users,
@@ -217,6 +218,43 @@ pub struct EnrollRequest {
     pub label: Option<String>,
 }
 
+/// Failed enrollments and proofs allowed per client address within the window;
+/// beyond it the unauthenticated key endpoints answer 429 (and the audit log is
+/// not flooded).
+pub const MAX_FAILURES_PER_IP: i32 = 20;
+pub const FAILURE_WINDOW_MINUTES: i64 = 15;
+
+fn throttle_key(meta: &RequestMeta) -> String {
+    format!("keys:ip:{}", meta.ip.as_deref().unwrap_or("unknown"))
+}
+
+/// Refuses (and audits) when this address failed too often recently.
+fn check_throttle(
+    conn: &mut DbConn,
+    env: &Env,
+    meta: &RequestMeta,
+    action: &'static str,
+) -> Result<(), KeysError> {
+    let since = (env.now() - Duration::minutes(FAILURE_WINDOW_MINUTES)).naive_utc();
+    if throttle::hits(conn, &throttle_key(meta), since)? >= MAX_FAILURES_PER_IP {
+        audit::record(
+            conn,
+            env,
+            meta,
+            &Event::new(action, Outcome::Denied).detail(json!({ "reason": "throttled" })),
+        )?;
+        return Err(KeysError::Throttled);
+    }
+    Ok(())
+}
+
+fn count_failure(conn: &mut DbConn, env: &Env, meta: &RequestMeta) -> Result<(), KeysError> {
+    let now = env.now();
+    let since = (now - Duration::minutes(FAILURE_WINDOW_MINUTES)).naive_utc();
+    throttle::hit(conn, &throttle_key(meta), now.naive_utc(), since)?;
+    Ok(())
+}
+
 fn reject(r: Rejection) -> KeysError {
     KeysError::Rejected(r)
 }
@@ -237,6 +275,7 @@ pub fn enroll(
     meta: &RequestMeta,
     req: EnrollRequest,
 ) -> Result<KeyInfo, KeysError> {
+    check_throttle(conn, env, meta, "key.enroll")?;
     let code_hash = token_hash(req.code.trim());
     let now = env.now();
     let found: Option<(EnrollmentCodeRow, UserRow)> = key_enrollment_codes::table
@@ -258,6 +297,7 @@ pub fn enroll(
                 ev = ev.by(who_user(user, None));
             }
             audit::record(conn, env, meta, &ev)?;
+            count_failure(conn, env, meta)?;
             return Err(e);
         }
     };
@@ -351,6 +391,7 @@ pub fn enroll(
                 .by(who_user(&user, None))
                 .detail(json!({ "reason": e.reason(), "fingerprint": fingerprint })),
         )?;
+        count_failure(conn, env, meta)?;
     }
     stored
 }
@@ -512,6 +553,7 @@ pub fn prove(
     meta: &RequestMeta,
     req: ProofRequest,
 ) -> Result<ProofOk, KeysError> {
+    check_throttle(conn, env, meta, "key.proof")?;
     let now = env.now();
     let mut who: Option<Who> = None;
     let mut subject: Vec<String> = Vec::new();
@@ -643,6 +685,7 @@ pub fn prove(
                 ev = ev.by(w);
             }
             audit::record(conn, env, meta, &ev)?;
+            count_failure(conn, env, meta)?;
             Err(KeysError::Rejected(rejection))
         }
     }

@@ -221,6 +221,7 @@ impl From<KeysError> for ApiError {
             KeysError::Rejected(r) => {
                 ApiError::KeyRejected(r.code(), Msg::new("key-rejected").arg("reason", r.code()))
             }
+            KeysError::Throttled => ApiError::Throttled,
             KeysError::NotFound => ApiError::NotFound,
             KeysError::Conflict(m) => ApiError::Conflict(m),
             KeysError::Store(s) => store_error(s),

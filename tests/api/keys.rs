@@ -942,3 +942,35 @@ async fn elevation_never_outlives_the_session() {
     assert!(until <= start + chrono::Duration::hours(session_hours) + chrono::Duration::seconds(5));
     assert!(until > start + chrono::Duration::hours(session_hours - 1));
 }
+
+#[tokio::test]
+async fn failed_proofs_and_enrollments_are_throttled_per_address() {
+    let s = TestServer::start();
+    s.add_user("boss", Role::Owner, None);
+    let boss = s.login_elevated("boss").await;
+    let key = boss.key.clone().unwrap();
+    let cli = boss.cli();
+    let max = holdfast::keys::service::MAX_FAILURES_PER_IP;
+    for _ in 0..max {
+        let mut proof = Client::proof_for(&boss.challenge().await, &key);
+        proof["challenge"] = json!("00000000-0000-4000-8000-000000000000");
+        let (status, body) = cli.post("/api/v1/keys/proof", proof).await;
+        rejected(status, &body, "unknown_challenge");
+    }
+    // Now even a good proof from this address waits, and so does an enrollment.
+    let good = Client::proof_for(&boss.challenge().await, &key);
+    let (status, body) = cli.post("/api/v1/keys/proof", good).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let (status, _) = cli
+        .post(
+            "/api/v1/keys/enroll",
+            s.enroll_request(&s.soft_key(), "whatever", "9a"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        s.audit("key.proof")
+            .iter()
+            .any(|e| e.outcome == "denied" && e.detail.contains("throttled"))
+    );
+}
