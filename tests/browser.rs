@@ -704,6 +704,10 @@ async fn elevate(server: &Server, b: &Session) -> anyhow::Result<()> {
     let link = b.find("#error-elevate").await?;
     b.click_and_wait(&link).await?;
     b.wait_for("#key-not-elevated").await?;
+    ensure!(
+        b.exists("#own-keys").await?,
+        "the page lists the owner's enrolled key"
+    );
     let get = b.find("#key-challenge-submit").await?;
     b.click_and_wait(&get).await?;
     b.wait_for("#key-challenge-command").await?;

@@ -29,11 +29,47 @@ struct ElevatePage {
     elevated_until: Option<String>,
     token: Option<String>,
     seconds: i64,
+    /// The user's own keys: (label or slot, serial, enrolled, revoked).
+    keys: Vec<KeyLine>,
 }
 
-fn view(state: &AppState, lang: Lang, authed: &Authed, token: Option<String>) -> ElevatePage {
+struct KeyLine {
+    name: String,
+    serial: String,
+    enrolled: String,
+    revoked: bool,
+}
+
+async fn own_keys(state: &AppState, authed: &Authed) -> Result<Vec<KeyLine>, ApiError> {
+    let user_id = authed.actor.user_id.clone();
+    let keys = state
+        .store
+        .run(move |conn| service::user_keys(conn, &user_id))
+        .await?;
+    Ok(keys
+        .into_iter()
+        .map(|k| KeyLine {
+            name: k
+                .label
+                .clone()
+                .unwrap_or_else(|| format!("PIV {}", k.slot.as_deref().unwrap_or("?"))),
+            serial: k.serial.map(|s| s.to_string()).unwrap_or_default(),
+            enrolled: k.enrolled_at.format("%Y-%m-%d").to_string(),
+            revoked: k.revoked_at.is_some(),
+        })
+        .collect())
+}
+
+fn view(
+    state: &AppState,
+    lang: Lang,
+    authed: &Authed,
+    token: Option<String>,
+    keys: Vec<KeyLine>,
+) -> ElevatePage {
     let now = state.env.now();
     ElevatePage {
+        keys,
         c: Chrome {
             t: lang.0,
             user: Some(authed.actor.display_name.clone()),
@@ -55,7 +91,8 @@ async fn page(
     lang: Lang,
     authed: Authed,
 ) -> Result<HttpResponse, ApiError> {
-    render(StatusCode::OK, &view(&state, lang, &authed, None))
+    let keys = own_keys(&state, &authed).await?;
+    render(StatusCode::OK, &view(&state, lang, &authed, None, keys))
 }
 
 async fn new_challenge(
@@ -75,8 +112,9 @@ async fn new_challenge(
         .store
         .run(move |conn| service::create_challenge(conn, &env, &svc, &meta, &hash, who))
         .await?;
+    let keys = own_keys(&state, &authed).await?;
     render(
         StatusCode::OK,
-        &view(&state, lang, &authed, Some(challenge.token)),
+        &view(&state, lang, &authed, Some(challenge.token), keys),
     )
 }
