@@ -209,6 +209,32 @@ impl AdminGate {
         .await
     }
 
+    /// Every user with their keys, for the key management page.
+    pub async fn users_and_keys(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+    ) -> Result<Vec<(User, Vec<KeyInfo>)>, GateError> {
+        let cleared = self.clear(actor, meta, "key.list", "user", vec![]).await?;
+        self.run(
+            cleared,
+            meta,
+            "key.list",
+            "user",
+            move |conn, _env, _actor| {
+                let mut out = Vec::new();
+                for user in users::list(conn)? {
+                    let keys = service::user_keys(conn, &user.id)?;
+                    out.push((user, keys));
+                }
+                let ids = out.iter().map(|(u, _)| u.id.clone()).collect();
+                let detail = json!({ "users": out.len() });
+                Ok((out, ids, detail))
+            },
+        )
+        .await
+    }
+
     /// A one-time enrollment code for `user_id` (a step-up action by default).
     pub async fn issue_enrollment_code(
         &self,

@@ -974,3 +974,59 @@ async fn failed_proofs_and_enrollments_are_throttled_per_address() {
             .any(|e| e.outcome == "denied" && e.detail.contains("throttled"))
     );
 }
+
+#[tokio::test]
+async fn key_management_page_lists_revokes_and_issues_codes() {
+    let s = TestServer::start();
+    s.add_user("boss", Role::Owner, None);
+    let it_id = s.add_user("it", Role::Admin, None);
+    let it_key = s.enroll_soft_key(&it_id).await;
+    let page = |c: &Client| {
+        let http = c.http.clone();
+        let url = format!("{}/admin/keys", c.base);
+        async move {
+            let res = http.get(url).send().await.unwrap();
+            (res.status(), res.text().await.unwrap())
+        }
+    };
+    // Without a proof: the error page, with the way to get one.
+    let plain = s.login("boss").await;
+    let (status, html) = page(&plain).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(html.contains("/keys/elevate"), "{html}");
+
+    let boss = s.login_elevated("boss").await;
+    let (status, html) = page(&boss).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("data-user=\"it\""), "{html}");
+    assert!(html.contains("12345678"));
+    // Issue a code: shown once in the answer to the POST.
+    let res = boss
+        .raw(
+            reqwest::Method::POST,
+            &format!("/admin/users/{it_id}/key-enrollment-code"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("id=\"issued-code-value\""), "{html}");
+    // Revoke the admin's key.
+    let (_, keys) = boss.get(&format!("/api/v1/users/{it_id}/keys")).await;
+    let key_id = keys[0]["id"].as_str().unwrap().to_string();
+    let res = boss
+        .raw(
+            reqwest::Method::POST,
+            &format!("/admin/keys/{key_id}/revoke"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "after the redirect");
+    assert!(res.text().await.unwrap().contains("admin-keys-notice"));
+    let mut it = s.login("it").await;
+    it.key = Some(it_key);
+    let (status, body) = it.prove().await;
+    rejected(status, &body, "key_revoked");
+}

@@ -1,6 +1,7 @@
 //! Server-rendered pages (askama templates in `templates/`, strings from
 //! `locales/`). No JavaScript build step; `static/app.js` is a small enhancement.
 
+pub mod admin_keys;
 pub mod clients;
 pub mod keys;
 pub mod login;
@@ -19,7 +20,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/static/app.js", web::get().to(js))
         .configure(login::configure)
         .configure(clients::configure)
-        .configure(keys::configure);
+        .configure(keys::configure)
+        .configure(admin_keys::configure);
 }
 
 const APP_CSS: &str = include_str!("../../../static/app.css");
