@@ -51,6 +51,11 @@ pub enum Command {
         #[command(subcommand)]
         command: audit_cmd::AuditCommand,
     },
+    /// Hardware keys: check an attestation, break-glass enrollment codes.
+    Key {
+        #[command(subcommand)]
+        command: crate::keys::cli::KeyCommand,
+    },
     /// Load realistic demo data: users in two teams, clients with timelines and deals.
     Demo {
         /// How many clients to generate.
@@ -107,7 +112,7 @@ pub fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            crate::keys::cli::exit_code(&e).unwrap_or(ExitCode::FAILURE)
         }
     }
 }
@@ -132,10 +137,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("TLS certificate SHA-256 fingerprint: {}", tls.fingerprint);
             }
             bootstrap(&config, &store, &env)?;
+            crate::keys::cli::init_enrollment(&config, &store, &env)?;
             Ok(())
         }
         Command::User { command } => user_command(&config, &env, command),
         Command::Audit { command } => audit_cmd::run(&config, &env, command),
+        Command::Key { command } => crate::keys::cli::run(&config, &env, command),
         Command::Demo {
             clients,
             seed,

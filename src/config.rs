@@ -9,6 +9,8 @@ use figment::providers::{Format, Serialized, Toml};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::keys::piv_ext::{PinPolicy, TouchPolicy};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("configuration file {0} does not exist")]
@@ -41,6 +43,7 @@ pub struct Config {
     pub crm: CrmConfig,
     pub access: AccessConfig,
     pub audit: AuditConfig,
+    pub keys: KeysConfig,
 }
 
 impl Default for Config {
@@ -57,6 +60,7 @@ impl Default for Config {
             crm: CrmConfig::default(),
             access: AccessConfig::default(),
             audit: AuditConfig::default(),
+            keys: KeysConfig::default(),
         }
     }
 }
@@ -271,6 +275,56 @@ impl Default for AuditConfig {
     }
 }
 
+/// Hardware keys for privileged access (`[keys]`).
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// Extra PIV attestation roots (`.pem`, `.crt`, `.cer`, `.der` files), added to
+    /// the Yubico root built into the binary.
+    pub trust_dir: Option<PathBuf>,
+    /// Trust the Yubico PIV root built into the binary (`trust/` in the source).
+    pub builtin_roots: bool,
+    /// Weakest accepted PIV PIN policy: `never`, `once` or `always`.
+    pub min_pin_policy: PinPolicy,
+    /// Weakest accepted PIV touch policy: `never`, `cached` or `always`.
+    pub min_touch_policy: TouchPolicy,
+    /// Roles whose sessions need a hardware-key proof before doing anything privileged
+    /// or reading client data.
+    pub privileged_roles: Vec<String>,
+    /// How long a proof elevates a session (never beyond the session's own lifetime).
+    pub elevation_minutes: i64,
+    /// Step-up actions need a proof made within this many minutes.
+    pub step_up_minutes: i64,
+    /// The actions (audit event names) that need a fresh proof.
+    pub step_up_actions: Vec<String>,
+    /// Key kinds that may be enrolled and used: `piv`, `webauthn`.
+    pub accepted_kinds: Vec<String>,
+    /// Seconds a login challenge stays valid (at most 120).
+    pub challenge_seconds: i64,
+    /// Hours an enrollment code stays valid.
+    pub enrollment_code_hours: i64,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        KeysConfig {
+            trust_dir: None,
+            builtin_roots: true,
+            min_pin_policy: PinPolicy::Once,
+            min_touch_policy: TouchPolicy::Cached,
+            privileged_roles: vec!["owner".into(), "admin".into()],
+            elevation_minutes: 480,
+            step_up_minutes: 5,
+            step_up_actions: ["key.enrollment_code", "key.revoke", "user.disable"]
+                .map(String::from)
+                .to_vec(),
+            accepted_kinds: vec!["piv".into(), "webauthn".into()],
+            challenge_seconds: 120,
+            enrollment_code_hours: 24,
+        }
+    }
+}
+
 impl AuditConfig {
     pub fn values_key_path(&self, data_dir: &Path) -> PathBuf {
         self.values_key
@@ -369,12 +423,52 @@ impl Config {
                 "session timeouts must be positive".into(),
             ));
         }
+        self.validate_keys()?;
         if let Some(region) = &self.crm.default_phone_region
             && region.parse::<phonenumber::country::Id>().is_err()
         {
             return Err(ConfigError::Invalid(format!(
                 "crm.default_phone_region: unknown region `{region}`"
             )));
+        }
+        Ok(())
+    }
+
+    fn validate_keys(&self) -> Result<(), ConfigError> {
+        let k = &self.keys;
+        if let Some(role) = k
+            .privileged_roles
+            .iter()
+            .find(|r| !["owner", "admin", "manager", "sales"].contains(&r.as_str()))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "keys.privileged_roles: unknown role `{role}`"
+            )));
+        }
+        if let Some(kind) = k
+            .accepted_kinds
+            .iter()
+            .find(|r| !["piv", "webauthn"].contains(&r.as_str()))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "keys.accepted_kinds: unknown kind `{kind}` (piv, webauthn)"
+            )));
+        }
+        if k.elevation_minutes <= 0 || k.step_up_minutes <= 0 || k.enrollment_code_hours <= 0 {
+            return Err(ConfigError::Invalid(
+                "keys: elevation_minutes, step_up_minutes and enrollment_code_hours must be positive"
+                    .into(),
+            ));
+        }
+        if !(10..=120).contains(&k.challenge_seconds) {
+            return Err(ConfigError::Invalid(
+                "keys.challenge_seconds must be between 10 and 120".into(),
+            ));
+        }
+        if !k.builtin_roots && k.trust_dir.is_none() {
+            return Err(ConfigError::Invalid(
+                "keys: with builtin_roots = false, set keys.trust_dir".into(),
+            ));
         }
         Ok(())
     }
@@ -532,6 +626,31 @@ mod tests {
             config.audit.checkpoint_file.as_deref(),
             Some(Path::new("/mnt/offsite/cp.jsonl"))
         );
+    }
+
+    #[test]
+    fn keys_section_defaults_are_strict_and_typos_are_named() {
+        let config = Config::from_figment(Figment::new(), vars(&[])).unwrap();
+        assert_eq!(config.keys.min_pin_policy, PinPolicy::Once);
+        assert_eq!(config.keys.min_touch_policy, TouchPolicy::Cached);
+        assert_eq!(config.keys.privileged_roles, ["owner", "admin"]);
+        assert_eq!(config.keys.elevation_minutes, 480);
+        assert_eq!(config.keys.step_up_minutes, 5);
+        let figment = Figment::new().merge(Toml::string(
+            "[keys]\nmin_touch_policy = \"always\"\nprivileged_roles = [\"owner\"]\n",
+        ));
+        let config = Config::from_figment(figment, vars(&[])).unwrap();
+        assert_eq!(config.keys.min_touch_policy, TouchPolicy::Always);
+        assert_eq!(config.keys.privileged_roles, ["owner"]);
+        for bad in [
+            "[keys]\nmin_touch = \"always\"\n",
+            "[keys]\nmin_pin_policy = \"sometimes\"\n",
+            "[keys]\nprivileged_roles = [\"king\"]\n",
+            "[keys]\nchallenge_seconds = 600\n",
+        ] {
+            let figment = Figment::new().merge(Toml::string(bad));
+            assert!(Config::from_figment(figment, vars(&[])).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -14,5 +14,6 @@ pub mod demo;
 pub mod files;
 pub mod i18n;
 pub mod identity;
+pub mod keys;
 pub mod store;
 pub mod web;

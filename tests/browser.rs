@@ -11,6 +11,9 @@
 //! `/tmp/holdfast-card-phone-top.png` (first screen), `/tmp/holdfast-list-phone.png`
 //! and `/tmp/holdfast-form-error.png`.
 
+#[path = "support/piv.rs"]
+#[allow(dead_code)]
+mod piv;
 #[path = "browser/server.rs"]
 mod server;
 #[path = "browser/webdriver.rs"]
@@ -624,6 +627,7 @@ async fn pagination(server: &Server, b: &Session) -> anyhow::Result<()> {
 async fn delete_and_restore(server: &Server, b: &Session, id: &str) -> anyhow::Result<()> {
     sign_out(b).await?;
     sign_in(b, "tamar").await?;
+    elevate(server, b).await?;
     b.wait_for("#client-filters").await?;
     ensure!(
         b.exists("#filter-deleted").await?,
@@ -660,6 +664,80 @@ async fn delete_and_restore(server: &Server, b: &Session, id: &str) -> anyhow::R
             && kinds.get(1).map(String::as_str) == Some("Card deleted"),
         "delete and restore on the timeline: {kinds:?}"
     );
+    Ok(())
+}
+
+/// An owner's password alone shows no client data: the page says a hardware-key
+/// proof is needed and links to `/keys/elevate`, where the browser gets a
+/// challenge; a software YubiKey signs it and posts the proof as
+/// `holdfast key login` would; then the same browser session sees the clients.
+async fn elevate(server: &Server, b: &Session) -> anyhow::Result<()> {
+    use holdfast::keys::protocol;
+    b.wait_for("#error-elevate").await?;
+    let cert = reqwest::Certificate::from_pem(&server.certificate()?)?;
+    let cli = reqwest::Client::builder()
+        .add_root_certificate(cert)
+        .build()?;
+    let base = format!("https://localhost:{}", server.port()?);
+    // Enroll a software key for the owner with a console-issued code.
+    let key = piv::SoftPiv::attested(&server.piv_f9, &piv::SlotSpec::default());
+    let code = server.enrollment_code("tamar")?;
+    let msg = protocol::enroll_message(
+        &server.base,
+        &holdfast::identity::token_hash(&code),
+        "9a",
+        &protocol::key_fingerprint(&key.spki),
+    )
+    .ok_or_else(|| anyhow!("enroll message"))?;
+    cli.post(format!("{base}/api/v1/keys/enroll"))
+        .json(&json!({
+            "code": code, "kind": "piv", "slot": "9a",
+            "public_key": protocol::b64(&key.spki),
+            "attestation": protocol::b64(&key.slot_der),
+            "intermediate": protocol::b64(&key.f9_der),
+            "signature": protocol::b64(&key.sign(&msg)),
+        }))
+        .send()
+        .await?
+        .error_for_status()?;
+    // The browser asks for a challenge and shows it.
+    let link = b.find("#error-elevate").await?;
+    b.click_and_wait(&link).await?;
+    b.wait_for("#key-not-elevated").await?;
+    ensure!(
+        b.exists("#own-keys").await?,
+        "the page lists the owner's enrolled key"
+    );
+    let get = b.find("#key-challenge-submit").await?;
+    b.click_and_wait(&get).await?;
+    b.wait_for("#key-challenge-command").await?;
+    let token = b.text_content("#key-challenge-token").await?;
+    let parts: Vec<&str> = token.trim().split('.').collect();
+    ensure!(
+        parts.len() == 5 && parts[0] == "hfk1",
+        "challenge token: {token}"
+    );
+    let origin = String::from_utf8(protocol::unb64(parts[1]).unwrap_or_default())?;
+    ensure!(origin == server.base, "origin {origin} vs {}", server.base);
+    let msg = protocol::proof_message(
+        &origin,
+        parts[2],
+        parts[3],
+        parts[4],
+        &protocol::key_fingerprint(&key.spki),
+    )
+    .ok_or_else(|| anyhow!("proof message"))?;
+    cli.post(format!("{base}/api/v1/keys/proof"))
+        .json(&json!({
+            "challenge": parts[2],
+            "public_key": protocol::b64(&key.spki),
+            "signature": protocol::b64(&key.sign(&msg)),
+        }))
+        .send()
+        .await?
+        .error_for_status()?;
+    let cont = b.find("#key-continue").await?;
+    b.click_and_wait(&cont).await?;
     Ok(())
 }
 

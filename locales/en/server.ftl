@@ -46,3 +46,9 @@ api-error-throttled = too many attempts; try again later
 api-error-audit_unavailable = the audit log is unavailable, so the request was not carried out
 api-error-unavailable = the service is not available
 api-error-internal = internal error
+
+api-error-key_proof_required = hardware key proof required: run `holdfast key login` with a challenge from this session
+api-error-key_step_up_required = this action needs a fresh hardware key proof: run `holdfast key login` again
+key-attestation-refused = the key's attestation was refused: { $reason }
+key-rejected = the hardware key request was refused ({ $reason })
+not-allowed-manage-owner = only an owner manages an owner's account and keys

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+use super::clearance::{KeyRules, Refusal};
 use super::policy::{Action, Object, Policy};
 use super::scope::Scope;
 use crate::audit::{self, AuditLog, Event, Outcome, RequestMeta};
@@ -22,6 +23,10 @@ use crate::store::{DbConn, Store, StoreError, write_tx};
 pub enum GateError {
     #[error("your role does not allow this")]
     Forbidden,
+    /// A privileged session without a hardware-key proof, or a step-up action
+    /// without a recent one.
+    #[error("{}", .0.reason())]
+    KeyProof(Refusal),
     #[error("not found")]
     NotFound,
     #[error("{field}: {msg}")]
@@ -79,6 +84,15 @@ fn touched<T>(value: T, ids: Vec<String>, detail: serde_json::Value) -> Touched<
     Touched { value, ids, detail }
 }
 
+/// How the audit log names a user.
+pub fn who_of(actor: &Actor) -> audit::Who {
+    audit::Who {
+        id: actor.user_id.clone(),
+        role: actor.role.as_str().to_string(),
+        session_ref: Some(actor.session_ref.clone()),
+    }
+}
+
 #[derive(Clone)]
 pub struct Gate {
     store: Store,
@@ -87,6 +101,7 @@ pub struct Gate {
     phone_region: Option<String>,
     intake_owner: Option<String>,
     audit: AuditLog,
+    keys: Arc<KeyRules>,
 }
 
 impl Gate {
@@ -105,7 +120,19 @@ impl Gate {
             phone_region,
             intake_owner,
             audit,
+            keys: Arc::new(KeyRules::default()),
         }
+    }
+
+    /// The hardware-key rule (privileged roles, step-up actions) from configuration;
+    /// without it the strict defaults apply.
+    pub fn with_key_rules(mut self, rules: KeyRules) -> Gate {
+        self.keys = Arc::new(rules);
+        self
+    }
+
+    pub fn key_rules(&self) -> &Arc<KeyRules> {
+        &self.keys
     }
 
     pub fn policy(&self) -> &Arc<Policy> {
@@ -117,7 +144,8 @@ impl Gate {
         self.policy.reach(actor.role, obj, act).is_some()
     }
 
-    /// The role check. A refusal is audited here, where it is decided.
+    /// The role check, then the hardware-key rule. A refusal is audited here,
+    /// where it is decided.
     async fn scope(
         &self,
         actor: &Actor,
@@ -127,33 +155,36 @@ impl Gate {
         event: &'static str,
         ids: Vec<String>,
     ) -> Result<Scope, GateError> {
-        match self.policy.reach(actor.role, obj, act) {
-            Some(reach) => Ok(Scope::for_user(
-                actor.clone(),
-                obj,
-                act,
-                reach,
-                self.policy.clone(),
-            )),
-            None => {
-                let scope = Scope::for_user(
-                    actor.clone(),
-                    obj,
-                    act,
-                    super::Reach::Own,
-                    self.policy.clone(),
-                );
-                let ev = Event::new(event, Outcome::Denied)
-                    .by(scope.who())
-                    .on("client", ids)
-                    .detail(json!({ "reason": "role", "role": actor.role.as_str() }));
-                self.audit
-                    .record(meta, &ev)
-                    .await
-                    .map_err(GateError::AuditUnavailable)?;
-                Err(GateError::Forbidden)
-            }
-        }
+        let (refusal, detail) = match self.policy.reach(actor.role, obj, act) {
+            Some(reach) => match self.keys.check(actor, event, self.env.now()) {
+                Ok(cleared) => {
+                    return Ok(Scope::for_user(
+                        cleared,
+                        obj,
+                        act,
+                        reach,
+                        self.policy.clone(),
+                    ));
+                }
+                Err(r) => (
+                    GateError::KeyProof(r),
+                    json!({ "reason": r.reason(), "role": actor.role.as_str() }),
+                ),
+            },
+            None => (
+                GateError::Forbidden,
+                json!({ "reason": "role", "role": actor.role.as_str() }),
+            ),
+        };
+        let ev = Event::new(event, Outcome::Denied)
+            .by(who_of(actor))
+            .on("client", ids)
+            .detail(detail);
+        self.audit
+            .record(meta, &ev)
+            .await
+            .map_err(GateError::AuditUnavailable)?;
+        Err(refusal)
     }
 
     /// Runs `f` with the scope and records its event; failures are recorded too.
@@ -640,7 +671,7 @@ impl Gate {
     ) -> Result<Page<ClientSummary>, GateError> {
         // The same SQL scope as the guarded list (so the same rows), without casbin or audit.
         let scope = Scope::for_user(
-            actor.clone(),
+            super::clearance::Cleared::unchecked(actor.clone()),
             Object::Client,
             Action::List,
             super::Reach::Own,

@@ -6,10 +6,14 @@
 //! passed the role check. The domain (`crm`) takes `&Scope` for every read and write
 //! of client data.
 
+pub mod admin;
+pub mod clearance;
 pub mod gate;
 pub mod policy;
 pub mod scope;
 
+pub use admin::AdminGate;
+pub use clearance::{Cleared, KeyRules, Refusal};
 pub use gate::{Gate, GateError};
 pub use policy::{Action, Object, Policy, Reach};
 pub use scope::{Filter, Scope};

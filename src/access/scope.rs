@@ -34,15 +34,16 @@ pub enum Filter<'a> {
 }
 
 impl Scope {
+    /// A user's scope; `cleared` is the evidence that the hardware-key rule passed.
     pub(super) fn for_user(
-        actor: Actor,
+        cleared: super::clearance::Cleared,
         object: Object,
         action: Action,
         reach: Reach,
         policy: Arc<Policy>,
     ) -> Scope {
         Scope {
-            principal: Principal::User(actor),
+            principal: Principal::User(cleared.into_actor()),
             object,
             action,
             reach,

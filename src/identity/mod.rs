@@ -1,5 +1,6 @@
 //! Who is asking: users, passwords, sessions, login throttling.
 
+pub mod elevation;
 pub mod login;
 pub mod password;
 pub mod sessions;
@@ -66,6 +67,9 @@ pub struct Actor {
     pub team_id: Option<String>,
     /// A short, non-secret reference to the session (for the audit log).
     pub session_ref: String,
+    /// The session's hardware-key elevation; `None` until a proof is made. Only
+    /// `sessions::resolve` can fill it (the type has no public constructor).
+    pub elevation: Option<elevation::Elevation>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -118,6 +118,7 @@ pub fn resolve(
             .execute(conn)?;
     }
     let team_id = user.team_id.clone();
+    let elevation = super::elevation::for_session(conn, &hash)?;
     Ok(Resolved {
         actor: Actor {
             role: user.role.parse()?,
@@ -126,6 +127,7 @@ pub fn resolve(
             display_name: user.display_name,
             team_id,
             session_ref: session_ref(&hash),
+            elevation,
         },
         csrf_token: csrf_token_for(token),
     })

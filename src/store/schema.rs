@@ -177,7 +177,66 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    hardware_keys (id) {
+        id -> Text,
+        user_id -> Text,
+        kind -> Text,
+        label -> Nullable<Text>,
+        slot -> Nullable<Text>,
+        serial -> Nullable<BigInt>,
+        firmware -> Nullable<Text>,
+        form_factor -> Nullable<Text>,
+        pin_policy -> Nullable<Text>,
+        touch_policy -> Nullable<Text>,
+        public_key -> Text,
+        attestation -> Text,
+        enrolled_at -> Timestamp,
+        enrolled_by -> Text,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+        revoked_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    key_enrollment_codes (code_hash) {
+        code_hash -> Text,
+        user_id -> Text,
+        issued_by -> Text,
+        issued_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    key_challenges (id) {
+        id -> Text,
+        session_hash -> Text,
+        user_id -> Text,
+        nonce -> Text,
+        origin -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    session_elevations (session_hash) {
+        session_hash -> Text,
+        user_id -> Text,
+        key_id -> Text,
+        elevated_at -> Timestamp,
+        elevated_until -> Timestamp,
+        last_proof_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> teams (team_id));
+diesel::joinable!(hardware_keys -> users (user_id));
+diesel::joinable!(session_elevations -> hardware_keys (key_id));
 diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -195,4 +254,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     audit_head,
     audit_checkpoints,
+    hardware_keys,
+    key_enrollment_codes,
+    key_challenges,
+    session_elevations,
 );

@@ -5,9 +5,10 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::access::GateError;
+use crate::access::{GateError, Refusal};
 use crate::i18n::{Localizer, Msg};
 use crate::identity::IdentityError;
+use crate::keys::KeysError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +23,13 @@ pub enum ApiError {
     NotAllowed(Msg),
     #[error("the request did not come from a Holdfast page (CSRF check failed)")]
     Csrf,
+    #[error("hardware key proof required")]
+    KeyProofRequired,
+    #[error("a fresh hardware key proof is required for this action")]
+    KeyStepUpRequired,
+    /// An enrollment or proof refused; `0` names the check that failed.
+    #[error("{1}")]
+    KeyRejected(&'static str, Msg),
     #[error("not found")]
     NotFound,
     #[error("{msg}")]
@@ -67,6 +75,9 @@ impl ApiError {
             ApiError::Forbidden => "forbidden",
             ApiError::NotAllowed(_) => "not_allowed",
             ApiError::Csrf => "csrf_failed",
+            ApiError::KeyProofRequired => "key_proof_required",
+            ApiError::KeyStepUpRequired => "key_step_up_required",
+            ApiError::KeyRejected(..) => "key_rejected",
             ApiError::NotFound => "not_found",
             ApiError::Invalid { .. } => "invalid",
             ApiError::BadRequest(_) => "bad_request",
@@ -83,6 +94,7 @@ impl ApiError {
     pub fn field(&self) -> Option<&str> {
         match self {
             ApiError::Invalid { field, .. } => field.as_deref(),
+            ApiError::KeyRejected(check, _) => Some(check),
             _ => None,
         }
     }
@@ -90,7 +102,12 @@ impl ApiError {
     /// The message in the reader's language where a translation exists.
     pub fn message(&self, t: Option<&Localizer>) -> String {
         match (self, t) {
-            (ApiError::Invalid { msg, .. } | ApiError::NotAllowed(msg), Some(t)) => t.msg(msg),
+            (
+                ApiError::Invalid { msg, .. }
+                | ApiError::NotAllowed(msg)
+                | ApiError::KeyRejected(_, msg),
+                Some(t),
+            ) => t.msg(msg),
             (_, Some(t)) => {
                 let key = format!("api-error-{}", self.code());
                 if t.has(&key) {
@@ -121,7 +138,12 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Unauthenticated | ApiError::BadCredentials => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden | ApiError::NotAllowed(_) | ApiError::Csrf => StatusCode::FORBIDDEN,
+            ApiError::Forbidden
+            | ApiError::NotAllowed(_)
+            | ApiError::Csrf
+            | ApiError::KeyProofRequired
+            | ApiError::KeyStepUpRequired
+            | ApiError::KeyRejected(..) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -145,6 +167,8 @@ impl From<GateError> for ApiError {
     fn from(e: GateError) -> Self {
         match e {
             GateError::Forbidden => ApiError::Forbidden,
+            GateError::KeyProof(Refusal::ProofRequired) => ApiError::KeyProofRequired,
+            GateError::KeyProof(Refusal::FreshProofRequired) => ApiError::KeyStepUpRequired,
             GateError::NotFound => ApiError::NotFound,
             GateError::Invalid { field, msg } => ApiError::Invalid {
                 field: Some(field),
@@ -183,6 +207,25 @@ impl From<IdentityError> for ApiError {
             IdentityError::NoSession => ApiError::Unauthenticated,
             IdentityError::Store(s) => store_error(s),
             IdentityError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+impl From<KeysError> for ApiError {
+    fn from(e: KeysError) -> Self {
+        match e {
+            KeysError::Attestation(a) => ApiError::KeyRejected(
+                a.code(),
+                Msg::new("key-attestation-refused").arg("reason", a.to_string()),
+            ),
+            KeysError::Rejected(r) => {
+                ApiError::KeyRejected(r.code(), Msg::new("key-rejected").arg("reason", r.code()))
+            }
+            KeysError::Throttled => ApiError::Throttled,
+            KeysError::NotFound => ApiError::NotFound,
+            KeysError::Conflict(m) => ApiError::Conflict(m),
+            KeysError::Store(s) => store_error(s),
+            KeysError::Internal(m) => ApiError::Internal(m),
         }
     }
 }

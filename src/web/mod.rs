@@ -15,13 +15,14 @@ use std::sync::Arc;
 
 use actix_web::{App, HttpServer, web};
 
-use crate::access::{Gate, Policy};
+use crate::access::{AdminGate, Gate, KeyRules, Policy};
 use crate::audit::values::ValuePolicy;
 use crate::audit::{AuditLog, checkpoint};
 use crate::clock::Env;
 use crate::config::{ChangedValues, Config};
 use crate::i18n::I18n;
 use crate::identity::login;
+use crate::keys::{KeyService, TrustStore};
 use crate::store::Store;
 use error::ApiError;
 
@@ -30,6 +31,10 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: Store,
     pub gate: Gate,
+    /// Privileged operations that are not client data: keys and user accounts.
+    pub admin: AdminGate,
+    /// Hardware-key enrollment and proofs (trust roots, configuration, origin).
+    pub keys: KeyService,
     pub env: Env,
     pub i18n: Arc<I18n>,
     /// Checked when a login names an unknown user, so timing reveals nothing.
@@ -92,7 +97,22 @@ impl AppState {
             config.crm.default_phone_region.clone(),
             config.intake.default_owner.clone(),
             audit.clone(),
+        )
+        .with_key_rules(KeyRules::from_config(&config.keys));
+        let admin = AdminGate::new(
+            store.clone(),
+            gate.policy().clone(),
+            env.clone(),
+            gate.key_rules().clone(),
+            config.keys.clone(),
         );
+        let trust = TrustStore::load(config.keys.trust_dir.as_deref(), config.keys.builtin_roots)
+            .map_err(|e| ServeError::Setup(e.to_string()))?;
+        let keys = KeyService {
+            cfg: config.keys.clone(),
+            trust,
+            origin: config.base_url(),
+        };
         let i18n = I18n::load().map_err(|e| ServeError::Setup(e.to_string()))?;
         let dummy_hash = login::dummy_hash(&env).map_err(|e| ServeError::Setup(e.to_string()))?;
         let headers = middleware::SecurityHeaders::new(!config.server.plain_http);
@@ -100,6 +120,8 @@ impl AppState {
             config: Arc::new(config),
             store,
             gate,
+            admin,
+            keys,
             env,
             i18n,
             dummy_hash,

@@ -92,3 +92,38 @@ fn templates_hold_no_untranslated_text() {
         problems.join("\n")
     );
 }
+
+/// Key and account management is reached only through `access::AdminGate`, which
+/// checks role, hardware-key elevation and step-up: handlers never call the
+/// underlying functions themselves.
+#[test]
+fn web_manages_keys_and_users_only_through_the_admin_gate() {
+    let mut files = vec![];
+    rust_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src/web"),
+        &mut files,
+    );
+    let forbidden = [
+        "service::revoke",
+        "service::issue_code",
+        "service::get_key",
+        "users::disable",
+        "Cleared",
+    ];
+    let mut hits = vec![];
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            for pat in forbidden {
+                if line.contains(pat) {
+                    hits.push(format!("{}:{}: {}", f.display(), n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        hits.is_empty(),
+        "web reaches around the admin gate:\n{}",
+        hits.join("\n")
+    );
+}

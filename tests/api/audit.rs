@@ -485,6 +485,8 @@ mod processes {
             http,
             base: base.to_string(),
             csrf: None,
+            key: None,
+            cert_pem: pem,
         };
         let (st, body) = c
             .post(

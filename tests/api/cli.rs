@@ -188,7 +188,8 @@ fn init_and_migrate_with_a_config_file() {
     let code = |s: &str| {
         s.split("code=")
             .nth(1)
-            .map(|c| c.trim().to_string())
+            .and_then(|c| c.split_whitespace().next())
+            .map(str::to_string)
             .unwrap()
     };
     let first_code = code(&stdout);

@@ -137,7 +137,7 @@ async fn phones_and_emails_are_normalised_and_duplicates_flagged() {
     // The colleague's client stays invisible: not even its id is given out.
     assert!(dup["client"]["duplicate_of"].is_null(), "{dup}");
     s.add_user("boss", Role::Owner, None);
-    let boss = s.login("boss").await;
+    let boss = s.login_elevated("boss").await;
     let dup_id = dup["client"]["id"].as_str().unwrap();
     let (_, card) = boss.get(&format!("/api/v1/clients/{dup_id}")).await;
     assert_eq!(card["client"]["duplicate_of"], created["client"]["id"]);
@@ -246,7 +246,7 @@ async fn soft_delete_and_owner_restore() {
             .0,
         StatusCode::FORBIDDEN
     );
-    let boss = s.login("boss").await;
+    let boss = s.login_elevated("boss").await;
     let (_, deleted) = boss.get("/api/v1/clients?deleted=true").await;
     assert_eq!(deleted["items"][0]["id"], id.as_str());
     let (st, restored) = boss
@@ -270,7 +270,7 @@ async fn owners_edit_the_status_list() {
     let s = TestServer::start();
     s.add_user("boss", Role::Owner, None);
     s.add_user("sales.n1", Role::Sales, Some("north"));
-    let boss = s.login("boss").await;
+    let boss = s.login_elevated("boss").await;
     let sales = s.login("sales.n1").await;
     let (st, list) = boss
         .send(

@@ -49,7 +49,7 @@ async fn calls_create_or_match_cards_and_forgeries_are_refused() {
     assert_eq!(st, StatusCode::OK);
     assert_eq!(second["created"], false);
     assert_eq!(second["client_id"], first["client_id"]);
-    let boss = s.login("boss").await;
+    let boss = s.login_elevated("boss").await;
     let id = first["client_id"].as_str().unwrap();
     let (_, card) = boss.get(&format!("/api/v1/clients/{id}")).await;
     assert_eq!(card["client"]["name"], "+995599112233");
@@ -158,7 +158,7 @@ async fn web_form_creates_leads_with_honeypot_and_rate_limit() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
-    let boss = s.login("boss").await;
+    let boss = s.login_elevated("boss").await;
     let (_, list) = boss.get("/api/v1/clients").await;
     let items = list["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{list}");

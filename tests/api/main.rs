@@ -13,6 +13,7 @@ mod bad_input;
 mod cli;
 mod clients;
 mod intake;
+mod keys;
 mod scope_property;
 mod security;
 mod store;

@@ -56,6 +56,9 @@ pub struct Server {
     pub base: String,
     child: Child,
     dir: tempfile::TempDir,
+    /// The test PIV attestation intermediate; its root is in the server's trust dir.
+    pub piv_f9: crate::piv::TestCa,
+    db_url: Option<String>,
     // Dropped after the server has been stopped (see `Drop`).
     _pg: Option<PgDatabase>,
 }
@@ -78,6 +81,11 @@ impl Server {
         };
         let db_url = pg.as_ref().map(|p| p.url.clone());
         let data_dir = dir.path().join("data");
+        // A test PIV root the server trusts (see `command`), for the owner's key.
+        let piv_root = crate::piv::root("Holdfast Browser Test PIV Root");
+        let piv_f9 = crate::piv::f9(&piv_root, false);
+        std::fs::create_dir_all(dir.path().join("trust"))?;
+        std::fs::write(dir.path().join("trust/test-root.pem"), &piv_root.pem)?;
         for u in users {
             let mut cmd = command(dir.path(), &data_dir, db_url.as_deref());
             cmd.args([
@@ -151,6 +159,8 @@ impl Server {
             base,
             child,
             dir,
+            piv_f9,
+            db_url,
             _pg: pg,
         })
     }
@@ -170,6 +180,30 @@ impl Server {
     pub fn certificate(&self) -> anyhow::Result<Vec<u8>> {
         let path = self.dir.path().join("data/tls/holdfast-selfsigned.crt");
         std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
+    }
+
+    /// `holdfast key break-glass` on the console: a one-time enrollment code.
+    pub fn enrollment_code(&self, username: &str) -> anyhow::Result<String> {
+        let out = command(
+            self.dir.path(),
+            &self.dir.path().join("data"),
+            self.db_url.as_deref(),
+        )
+        .args(["key", "break-glass", "--username", username])
+        .output()
+        .context("running `holdfast key break-glass`")?;
+        if !out.status.success() {
+            bail!(
+                "break-glass failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        text.lines()
+            .nth(1)
+            .map(|l| l.trim().to_string())
+            .filter(|c| c.len() == 43)
+            .ok_or_else(|| anyhow!("no code in: {text}"))
     }
 
     pub fn log(&self) -> String {
@@ -197,6 +231,7 @@ fn command(cwd: &Path, data_dir: &PathBuf, db_url: Option<&str>) -> Command {
         .env("HOLDFAST_SERVER__LISTEN", "127.0.0.1:0")
         .env("HOLDFAST_SERVER__WORKERS", "2")
         .env("HOLDFAST_LOG__FORMAT", "pretty")
+        .env("HOLDFAST_KEYS__TRUST_DIR", cwd.join("trust"))
         .env("NO_COLOR", "1");
     if let Some(url) = db_url {
         cmd.env("HOLDFAST_DATABASE__URL", url);

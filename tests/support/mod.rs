@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod piv;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::Once;
@@ -93,6 +95,9 @@ pub struct TestServer {
     pub data_dir: tempfile::TempDir,
     pub cert_pem: Vec<u8>,
     pub config: Config,
+    /// The test PIV attestation root the server trusts, and an f9 under it.
+    pub piv_root: piv::TestCa,
+    pub piv_f9: piv::TestCa,
 }
 
 /// A clock the test moves by hand.
@@ -121,6 +126,8 @@ pub struct Options {
     pub body_limit: usize,
     pub max_failures_per_account: i32,
     pub max_failures_per_ip: i32,
+    /// Overrides for `[keys]`.
+    pub keys: Option<holdfast::config::KeysConfig>,
 }
 
 impl Default for Options {
@@ -132,6 +139,7 @@ impl Default for Options {
             body_limit: 64 * 1024,
             max_failures_per_account: 5,
             max_failures_per_ip: 30,
+            keys: None,
         }
     }
 }
@@ -157,6 +165,16 @@ impl TestServer {
         config.intake.form_per_ip_per_hour = opts.form_per_ip_per_hour;
         config.login.max_failures_per_account = opts.max_failures_per_account;
         config.login.max_failures_per_ip = opts.max_failures_per_ip;
+        if let Some(keys) = opts.keys {
+            config.keys = keys;
+        }
+        // A test PIV root in the server's trust directory (with Yubico's built in).
+        let piv_root = piv::root("Holdfast Test PIV Root CA");
+        let piv_f9 = piv::f9(&piv_root, false);
+        let trust_dir = data_dir.path().join("trust");
+        std::fs::create_dir_all(&trust_dir).expect("trust dir");
+        std::fs::write(trust_dir.join("test-root.pem"), &piv_root.pem).expect("trust root");
+        config.keys.trust_dir = Some(trust_dir);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         config.server.listen = listener.local_addr().expect("addr");
         let store = Store::open(&config.database_url(), 4).expect("open store");
@@ -188,7 +206,77 @@ impl TestServer {
             data_dir,
             cert_pem,
             config,
+            piv_root,
+            piv_f9,
         }
+    }
+
+    /// An enrollment code for `user_id`, issued as the server console would.
+    pub fn enrollment_code(&self, user_id: &str) -> String {
+        let mut conn = self.store.conn().expect("conn");
+        holdfast::keys::service::issue_code(
+            &mut conn,
+            &self.env,
+            &self.config.keys,
+            user_id,
+            "test-console",
+        )
+        .expect("issue code")
+        .code
+    }
+
+    /// The enrollment request `holdfast key enroll` would send for `key`.
+    pub fn enroll_request(&self, key: &piv::SoftPiv, code: &str, slot: &str) -> Value {
+        use holdfast::keys::protocol;
+        let msg = protocol::enroll_message(
+            &self.config.base_url(),
+            &holdfast::identity::token_hash(code),
+            slot,
+            &protocol::key_fingerprint(&key.spki),
+        )
+        .expect("message");
+        json!({
+            "code": code,
+            "kind": "piv",
+            "slot": slot,
+            "public_key": protocol::b64(&key.spki),
+            "attestation": protocol::b64(&key.slot_der),
+            "intermediate": protocol::b64(&key.f9_der),
+            "signature": protocol::b64(&key.sign(&msg)),
+        })
+    }
+
+    /// A software YubiKey attested under this server's test root.
+    pub fn soft_key(&self) -> piv::SoftPiv {
+        piv::SoftPiv::attested(&self.piv_f9, &piv::SlotSpec::default())
+    }
+
+    /// Enrolls a new software key for `user_id` over HTTP and returns it.
+    pub async fn enroll_soft_key(&self, user_id: &str) -> std::sync::Arc<piv::SoftPiv> {
+        let key = self.soft_key();
+        let code = self.enrollment_code(user_id);
+        let (status, body) = self
+            .client()
+            .post(
+                "/api/v1/keys/enroll",
+                self.enroll_request(&key, &code, "9a"),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "enroll: {body}");
+        std::sync::Arc::new(key)
+    }
+
+    /// Signs in, enrolls a software key for the user and elevates the session with
+    /// a proof: how an owner or admin starts work.
+    pub async fn login_elevated(&self, username: &str) -> Client {
+        let mut c = self.login(username).await;
+        let (_, me) = c.get("/api/v1/session").await;
+        let user_id = me["user"]["id"].as_str().expect("user id").to_string();
+        let key = self.enroll_soft_key(&user_id).await;
+        c.key = Some(key);
+        let (status, body) = c.prove().await;
+        assert_eq!(status, StatusCode::OK, "proof: {body}");
+        c
     }
 
     pub fn add_user(&self, username: &str, role: Role, team: Option<&str>) -> String {
@@ -220,6 +308,8 @@ impl TestServer {
             http,
             base: self.base.clone(),
             csrf: None,
+            key: None,
+            cert_pem: self.cert_pem.clone(),
         }
     }
 
@@ -256,9 +346,63 @@ pub struct Client {
     pub http: reqwest::Client,
     pub base: String,
     pub csrf: Option<String>,
+    /// The software YubiKey enrolled for this client's user, if any.
+    pub key: Option<std::sync::Arc<piv::SoftPiv>>,
+    pub cert_pem: Vec<u8>,
 }
 
 impl Client {
+    /// A cookie-less client to the same server: what `holdfast key login` is.
+    pub fn cli(&self) -> Client {
+        let cert = reqwest::Certificate::from_pem(&self.cert_pem).expect("cert");
+        let http = reqwest::Client::builder()
+            .add_root_certificate(cert)
+            .build()
+            .expect("client");
+        Client {
+            http,
+            base: self.base.clone(),
+            csrf: None,
+            key: None,
+            cert_pem: self.cert_pem.clone(),
+        }
+    }
+
+    /// Asks for a challenge in this (browser) session.
+    pub async fn challenge(&self) -> Value {
+        let (status, c) = self.post("/api/v1/keys/challenge", json!({})).await;
+        assert_eq!(status, StatusCode::CREATED, "challenge: {c}");
+        c
+    }
+
+    /// The proof `holdfast key login` would post for `challenge`, signed by `key`.
+    pub fn proof_for(challenge: &Value, key: &piv::SoftPiv) -> Value {
+        use holdfast::keys::protocol;
+        let msg = protocol::proof_message(
+            challenge["origin"].as_str().expect("origin"),
+            challenge["id"].as_str().expect("id"),
+            challenge["nonce"].as_str().expect("nonce"),
+            challenge["session_binding"].as_str().expect("binding"),
+            &protocol::key_fingerprint(&key.spki),
+        )
+        .expect("message");
+        json!({
+            "challenge": challenge["id"],
+            "public_key": protocol::b64(&key.spki),
+            "signature": protocol::b64(&key.sign(&msg)),
+        })
+    }
+
+    /// A fresh challenge for this session, signed with this client's key and posted
+    /// by a cookie-less client, as `holdfast key login` does.
+    pub async fn prove(&self) -> (StatusCode, Value) {
+        let key = self.key.clone().expect("no key enrolled for this client");
+        let challenge = self.challenge().await;
+        self.cli()
+            .post("/api/v1/keys/proof", Self::proof_for(&challenge, &key))
+            .await
+    }
+
     pub async fn send(
         &self,
         method: Method,

@@ -3,9 +3,11 @@
 pub mod clients;
 pub mod health;
 pub mod intake;
+pub mod keys;
 pub mod openapi;
 pub mod session;
 pub mod statuses;
+pub mod users;
 
 use actix_web::web;
 
@@ -17,6 +19,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(session::configure)
                 .configure(clients::configure)
                 .configure(statuses::configure)
+                .configure(keys::configure)
+                .configure(users::configure)
                 .configure(openapi::configure),
         );
 }

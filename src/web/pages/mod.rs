@@ -1,7 +1,9 @@
 //! Server-rendered pages (askama templates in `templates/`, strings from
 //! `locales/`). No JavaScript build step; `static/app.js` is a small enhancement.
 
+pub mod admin_keys;
 pub mod clients;
+pub mod keys;
 pub mod login;
 
 use actix_web::http::StatusCode;
@@ -17,7 +19,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/static/app.css", web::get().to(css))
         .route("/static/app.js", web::get().to(js))
         .configure(login::configure)
-        .configure(clients::configure);
+        .configure(clients::configure)
+        .configure(keys::configure)
+        .configure(admin_keys::configure);
 }
 
 const APP_CSS: &str = include_str!("../../../static/app.css");
@@ -61,6 +65,8 @@ struct ErrorPage<'a> {
     status: u16,
     message: String,
     request_id: &'a str,
+    /// Link to `/keys/elevate` (a hardware-key proof would help).
+    elevate: bool,
 }
 
 /// The HTML form of an `ApiError` (the JSON form is for `/api`).
@@ -90,6 +96,10 @@ pub fn error_page(
         status: status.as_u16(),
         message,
         request_id,
+        elevate: matches!(
+            err,
+            ApiError::KeyProofRequired | ApiError::KeyStepUpRequired
+        ),
     };
     match page.render() {
         Ok(html) => HttpResponse::build(status)
