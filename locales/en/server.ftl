@@ -46,3 +46,8 @@ api-error-throttled = too many attempts; try again later
 api-error-audit_unavailable = the audit log is unavailable, so the request was not carried out
 api-error-unavailable = the service is not available
 api-error-internal = internal error
+
+invalid-too-long-filter = use at most { $max } characters
+invalid-period-order = the end of the period is before its start
+invalid-period-too-long = a period covers at most { $max } days
+invalid-time = use a date (2026-11-22) or a time (2026-11-22T09:30:00Z)

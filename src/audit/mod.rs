@@ -8,6 +8,7 @@
 pub mod chain;
 pub mod checkpoint;
 pub mod verify;
+pub mod views;
 pub mod writer;
 
 use diesel::prelude::*;

@@ -1,6 +1,7 @@
 //! Server-rendered pages (askama templates in `templates/`, strings from
 //! `locales/`). No JavaScript build step; `static/app.js` is a small enhancement.
 
+pub mod audit;
 pub mod clients;
 pub mod login;
 
@@ -17,7 +18,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/static/app.css", web::get().to(css))
         .route("/static/app.js", web::get().to(js))
         .configure(login::configure)
-        .configure(clients::configure);
+        .configure(clients::configure)
+        .configure(audit::configure);
 }
 
 const APP_CSS: &str = include_str!("../../../static/app.css");
@@ -43,6 +45,8 @@ pub struct Chrome {
     /// Display name of the signed-in user, if any.
     pub user: Option<String>,
     pub csrf: String,
+    /// Whether the navigation links the audit log (owners).
+    pub audit_nav: bool,
 }
 
 pub fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, ApiError> {
@@ -86,6 +90,7 @@ pub fn error_page(
             t,
             user: None,
             csrf: String::new(),
+            audit_nav: false,
         },
         status: status.as_u16(),
         message,
