@@ -602,6 +602,10 @@ async fn pages_show_the_last_verification_the_chart_and_the_card_history() {
     let (_, _, html) = get_text(&boss, "/audit").await;
     assert!(html.contains("id=\"verify-problem\""), "{html}");
     assert!(html.contains("event 17 does not match its hash"));
+    assert!(
+        html.contains("An event was edited at position 17"),
+        "{html}"
+    );
     let mut conn = s.store.conn().unwrap();
     let fine = Event::new("audit.verify", Outcome::Ok)
         .by(console)

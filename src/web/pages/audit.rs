@@ -177,11 +177,17 @@ fn verification_view(t: &Localizer, v: &Verification) -> VerificationView {
         by: v.by.clone().unwrap_or_default(),
         problem: v.problem.as_ref().map(|p| {
             let at = p.seq.map(|s| s.to_string()).unwrap_or_else(|| "?".into());
+            let key = format!("audit-break-{}", p.kind.replace('_', "-"));
+            let kind = if t.has(&key) {
+                t.t(&key)
+            } else {
+                p.kind.clone()
+            };
             format!(
-                "{} — {} ({})",
+                "{} {} — {}",
+                kind,
                 t.t1("audit-verify-break-at", "seq", at),
-                p.message,
-                p.kind
+                p.message
             )
         }),
     }
