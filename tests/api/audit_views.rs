@@ -651,3 +651,45 @@ async fn pages_show_the_last_verification_the_chart_and_the_card_history() {
     assert!(section.contains("client.read"));
     assert!(section.contains("client.create"));
 }
+
+#[tokio::test]
+async fn the_log_is_not_shown_or_exported_when_the_read_cannot_be_recorded() {
+    let s = TestServer::start();
+    let eka = s.add_user("eka", Role::Sales, Some("north"));
+    s.add_user("boss", Role::Owner, None);
+    let boss = s.login("boss").await;
+    let id = boss
+        .create_client(json!({"name": "Client", "owner_id": eka}))
+        .await;
+    {
+        use diesel::RunQueryDsl;
+        let mut conn = s.store.conn().unwrap();
+        let sql = if s.db.is_postgres() {
+            vec![
+                "CREATE FUNCTION block_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk full'; END; $$",
+                "CREATE TRIGGER block_audit BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION block_audit()",
+            ]
+        } else {
+            vec![
+                "CREATE TRIGGER block_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+            ]
+        };
+        for q in sql {
+            diesel::sql_query(q).execute(&mut *conn).unwrap();
+        }
+    }
+    for path in [
+        "/api/v1/audit/events".to_string(),
+        format!("/api/v1/audit/clients/{id}"),
+        format!("/api/v1/audit/users/{eka}"),
+        "/api/v1/audit/export".to_string(),
+    ] {
+        let (st, body) = boss.get(&path).await;
+        assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "audit_unavailable");
+        assert!(
+            !body.to_string().contains("client.create"),
+            "{path}: {body}"
+        );
+    }
+}
