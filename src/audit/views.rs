@@ -25,6 +25,8 @@ pub const MAX_PERIOD_DAYS: i64 = 92;
 pub const MAX_EXPORT: usize = 100_000;
 /// Events listed per table of the per-user view (the counts cover all of them).
 pub const LIST_LIMIT: usize = 100;
+/// Log positions one page of an id or text search looks at, at most.
+pub const SCAN_WINDOW: i64 = 100_000;
 /// Events the per-user view reads from the database per round trip.
 const SCAN_BATCH: i64 = 5_000;
 /// Events the per-user view reads at most; beyond that it says it stopped early.
@@ -356,13 +358,42 @@ fn views(conn: &mut DbConn, rows: Vec<ViewRow>) -> Result<Vec<EventView>, StoreE
 }
 
 /// Events matching `filter`, newest first, older than the cursor `before`.
+///
+/// Filters on an object id or on the detail text match with `LIKE '%…%'`, which
+/// no index serves; such a page looks at most `SCAN_WINDOW` positions of the log
+/// below the cursor, so every request does bounded work however rare the match.
+/// A page can then hold fewer events than `limit`, even none, while
+/// `next_cursor` still points further back: follow it until it is `None`.
 pub fn search(
     conn: &mut DbConn,
     filter: &Filter,
     before: Option<i64>,
     limit: i64,
 ) -> Result<EventPage, StoreError> {
+    let window = (filter.object_id.is_some() || filter.text.is_some()).then_some(SCAN_WINDOW);
+    search_within(conn, filter, before, limit, window)
+}
+
+/// `search` with an explicit scan window (`None`: no bound).
+pub fn search_within(
+    conn: &mut DbConn,
+    filter: &Filter,
+    before: Option<i64>,
+    limit: i64,
+    window: Option<i64>,
+) -> Result<EventPage, StoreError> {
     let limit = limit.clamp(1, MAX_PAGE);
+    // The lowest position this page looks at, when the scan is bounded.
+    let floor = match window {
+        Some(w) => {
+            let top = match before {
+                Some(b) => b - 1,
+                None => super::chain::head(conn)?.0,
+            };
+            Some(top - w.max(1) + 1)
+        }
+        None => None,
+    };
     let mut q = filtered(conn.backend(), filter)
         .select(ViewRow::as_select())
         .order(audit_events::seq.desc())
@@ -370,13 +401,16 @@ pub fn search(
     if let Some(b) = before {
         q = q.filter(audit_events::seq.lt(b));
     }
+    if let Some(f) = floor {
+        q = q.filter(audit_events::seq.ge(f));
+    }
     let mut rows: Vec<ViewRow> = q.load(conn)?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = if more {
         rows.last().map(|r| r.seq.to_string())
     } else {
-        None
+        floor.filter(|f| *f > 1).map(|f| f.to_string())
     };
     Ok(EventPage {
         items: views(conn, rows)?,

@@ -890,6 +890,8 @@ struct CardPage {
     forms: CardForms,
     /// Who touched this client (owners only): rows and the link to all of them.
     history: Option<Vec<super::audit::EventRow>>,
+    /// Older parts of the log were not searched for this card.
+    history_more: bool,
     history_href: String,
 }
 
@@ -1109,6 +1111,7 @@ async fn card_page(
     .map(|k| t.t(k))
     .collect();
     let can = |obj, act| state.gate.can(&authed.actor, obj, act);
+    let mut history_more = false;
     let history = if can(Object::Audit, Action::Read) {
         let page = state
             .gate
@@ -1120,6 +1123,7 @@ async fn card_page(
                 super::audit::CARD_EVENTS,
             )
             .await?;
+        history_more = page.next_cursor.is_some();
         Some(
             page.items
                 .iter()
@@ -1131,6 +1135,7 @@ async fn card_page(
     };
     let page = CardPage {
         history,
+        history_more,
         history_href: format!("/audit?object={}#events", urlencoding::encode(&client.id)),
         href,
         name: client.name.clone(),
