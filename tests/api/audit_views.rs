@@ -743,3 +743,29 @@ fn bounded_scans_still_find_every_match_by_following_the_cursor() {
         assert!(pages <= 40 / window as usize + expected.len() + 1);
     }
 }
+
+#[tokio::test]
+async fn openapi_describes_the_audit_routes() {
+    let s = TestServer::start();
+    let (st, doc) = s.client().get("/api/v1/openapi.json").await;
+    assert_eq!(st, StatusCode::OK);
+    for path in [
+        "/audit/events",
+        "/audit/export",
+        "/audit/clients/{id}",
+        "/audit/users/{id}",
+    ] {
+        assert!(
+            doc["paths"][path]["get"].is_object(),
+            "{path} not described"
+        );
+    }
+    for schema in [
+        "AuditEvent",
+        "AuditEventPage",
+        "AuditEventSearch",
+        "AuditUserActivity",
+    ] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
+    }
+}
