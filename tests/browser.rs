@@ -109,6 +109,7 @@ async fn scenario(server: &Server, b: &Session) -> anyhow::Result<()> {
     duplicates_and_search(server, b).await?;
     pagination(server, b).await?;
     delete_and_restore(server, b, &id).await?;
+    audit_pages(server, b, &id).await?;
     csp_clean(b).await?;
     Ok(())
 }
@@ -738,6 +739,69 @@ async fn elevate(server: &Server, b: &Session) -> anyhow::Result<()> {
         .error_for_status()?;
     let cont = b.find("#key-continue").await?;
     b.click_and_wait(&cont).await?;
+    Ok(())
+}
+
+/// The owner (signed in by `delete_and_restore`) opens the audit log from the
+/// navigation, the salesperson's activity page with its chart, and the card's
+/// history section.
+async fn audit_pages(server: &Server, b: &Session, id: &str) -> anyhow::Result<()> {
+    let nav = b.find("#nav-audit").await?;
+    b.click_and_wait(&nav).await?;
+    b.wait_for("#audit-filters").await?;
+    ensure!(b.exists("#audit-events").await?, "the owner sees events");
+    ensure!(
+        b.exists("#verify-never").await?,
+        "no verification has run yet, and the page says so"
+    );
+    b.fill("#f-action", "client.update").await?;
+    let search = b.find("#audit-search").await?;
+    b.click_and_wait(&search).await?;
+    b.wait_for("#audit-events").await?;
+    let actions = column(b, "#audit-events code").await?;
+    ensure!(
+        !actions.is_empty() && actions.iter().all(|a| a == "client.update"),
+        "filtered by action: {actions:?}"
+    );
+    b.screenshot_full(Path::new("/tmp/holdfast-audit.png"))
+        .await?;
+    let mut person = None;
+    for a in b.find_all("#people a").await? {
+        if b.text(&a).await? == "Nino Beridze" {
+            person = Some(a);
+        }
+    }
+    let person = person.ok_or_else(|| anyhow!("Nino is not among the people"))?;
+    b.click_and_wait(&person).await?;
+    b.wait_for("#audit-chart").await?;
+    let bars = b
+        .execute(
+            "return [...document.querySelectorAll('#audit-chart rect.bar')].map(r => r.getBoundingClientRect().height);",
+            json!([]),
+        )
+        .await?;
+    let bars = bars.as_array().cloned().unwrap_or_default();
+    ensure!(bars.len() == 30, "a bar per day: {}", bars.len());
+    ensure!(
+        bars.iter().any(|h| h.as_f64().unwrap_or(0.0) > 1.0),
+        "today's bar is drawn: {bars:?}"
+    );
+    ensure!(
+        b.text_content("#audit-user-name")
+            .await?
+            .contains("Nino Beridze")
+    );
+    b.screenshot_full(Path::new("/tmp/holdfast-audit-user.png"))
+        .await?;
+    b.goto(&server.url(&format!("/clients/{id}"))).await?;
+    b.wait_for("#client-history").await?;
+    let who = column(b, "#client-history-events td:nth-child(2)").await?;
+    ensure!(
+        who.iter().any(|w| w == "Nino Beridze"),
+        "the card's history names the salesperson: {who:?}"
+    );
+    b.screenshot_full(Path::new("/tmp/holdfast-card-history.png"))
+        .await?;
     Ok(())
 }
 

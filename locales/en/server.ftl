@@ -52,3 +52,7 @@ api-error-key_step_up_required = this action needs a fresh hardware key proof: r
 key-attestation-refused = the key's attestation was refused: { $reason }
 key-rejected = the hardware key request was refused ({ $reason })
 not-allowed-manage-owner = only an owner manages an owner's account and keys
+invalid-too-long-filter = use at most { $max } characters
+invalid-period-order = the end of the period is before its start
+invalid-period-too-long = a period covers at most { $max } days
+invalid-time = use a date (2026-11-22) or a time (2026-11-22T09:30:00Z)

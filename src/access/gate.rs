@@ -620,6 +620,176 @@ impl Gate {
         )
         .await
     }
+
+    // The owner's audit views. Reading the log is a power of its own (`audit`
+    // `read`/`export` in the policy), checked once per request; every read of the
+    // log is an event in it, recorded before the answer leaves, and a refusal is
+    // recorded where it is decided.
+
+    /// The role check for the audit log. A refusal is recorded as `event`, denied.
+    async fn audit_allowed(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+        act: Action,
+        event: &'static str,
+        detail: &serde_json::Value,
+    ) -> Result<(), GateError> {
+        if self.policy.reach(actor.role, Object::Audit, act).is_some() {
+            return Ok(());
+        }
+        let mut d = detail.clone();
+        d["reason"] = json!("role");
+        d["role"] = json!(actor.role.as_str());
+        let ev = Event::new(event, Outcome::Denied)
+            .by(audit_who(actor))
+            .detail(d);
+        self.audit
+            .record(meta, &ev)
+            .await
+            .map_err(GateError::AuditUnavailable)?;
+        Err(GateError::Forbidden)
+    }
+
+    /// Runs an audit query, then records that it was read; the result is returned
+    /// only once that event is committed.
+    async fn audit_pass<T, F>(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+        event: &'static str,
+        detail: serde_json::Value,
+        f: F,
+    ) -> Result<T, GateError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<(T, serde_json::Value), StoreError> + Send + 'static,
+    {
+        let ran = self.store.run(f).await;
+        let (outcome, extra) = match &ran {
+            Ok((_, extra)) => (Outcome::Ok, extra.clone()),
+            Err(_) => (Outcome::Failed, json!({ "reason": "server error" })),
+        };
+        let mut d = detail;
+        if let (Some(d), Some(extra)) = (d.as_object_mut(), extra.as_object()) {
+            d.extend(extra.clone());
+        }
+        let ev = Event::new(event, outcome).by(audit_who(actor)).detail(d);
+        self.audit
+            .record(meta, &ev)
+            .await
+            .map_err(GateError::AuditUnavailable)?;
+        Ok(ran?.0)
+    }
+
+    /// Search and filter across all events (newest first), with the last
+    /// verification of the chain.
+    pub async fn audit_search(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+        filter: views::Filter,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<(views::EventPage, Option<views::Verification>), GateError> {
+        let detail = json!({ "view": "events", "filter": filter.summary() });
+        self.audit_allowed(actor, meta, Action::Read, "audit.read", &detail)
+            .await?;
+        filter.check().map_err(bad_input)?;
+        let before = views::parse_cursor(cursor.as_deref()).map_err(bad_input)?;
+        self.audit_pass(actor, meta, "audit.read", detail, move |conn| {
+            let page = views::search(conn, &filter, before, i64::from(limit))?;
+            let last = views::last_verification(conn)?;
+            let extra = json!({ "count": page.items.len(), "cursor": before });
+            Ok(((page, last), extra))
+        })
+        .await
+    }
+
+    /// Who viewed, changed, exported or reassigned one client, newest first.
+    pub async fn audit_client(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+        client_id: &str,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<views::EventPage, GateError> {
+        let detail = json!({ "view": "client", "client_id": client_id });
+        self.audit_allowed(actor, meta, Action::Read, "audit.read", &detail)
+            .await?;
+        if client_id.chars().count() > views::MAX_FILTER_LEN {
+            return Err(GateError::NotFound);
+        }
+        let before = views::parse_cursor(cursor.as_deref()).map_err(bad_input)?;
+        let id = client_id.to_string();
+        self.audit_pass(actor, meta, "audit.read", detail, move |conn| {
+            let page = views::client_history(conn, &id, before, i64::from(limit))?;
+            let extra = json!({ "count": page.items.len(), "cursor": before });
+            Ok((page, extra))
+        })
+        .await
+    }
+
+    /// What one user touched in a period (UTC days, `to` inclusive; by default
+    /// the 30 days up to today).
+    pub async fn audit_user(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+        user_id: &str,
+        from: Option<chrono::NaiveDate>,
+        to: Option<chrono::NaiveDate>,
+    ) -> Result<views::UserActivity, GateError> {
+        let today = self.env.now().date_naive();
+        let to = to.unwrap_or_else(|| {
+            from.map_or(today, |f| {
+                (f + chrono::Duration::days(29)).min(today).max(f)
+            })
+        });
+        let from = from.unwrap_or(to - chrono::Duration::days(29));
+        let detail = json!({
+            "view": "user", "user_id": user_id,
+            "from": from.to_string(), "to": to.to_string(),
+        });
+        self.audit_allowed(actor, meta, Action::Read, "audit.read", &detail)
+            .await?;
+        if user_id.chars().count() > views::MAX_FILTER_LEN {
+            return Err(GateError::NotFound);
+        }
+        views::check_period(from, to).map_err(bad_input)?;
+        let id = user_id.to_string();
+        self.audit_pass(actor, meta, "audit.read", detail, move |conn| {
+            let activity = views::user_activity(conn, &id, from, to)?;
+            let extra = json!({
+                "distinct_clients": activity.distinct_clients,
+                "truncated": activity.truncated,
+            });
+            Ok((activity, extra))
+        })
+        .await
+    }
+
+    /// Every event matching `filter` (up to `views::MAX_EXPORT`, newest first)
+    /// for a download; the export is recorded with its filter and row count
+    /// before any row leaves. The flag says whether more events matched.
+    pub async fn audit_export(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+        filter: views::Filter,
+    ) -> Result<(Vec<views::EventView>, bool), GateError> {
+        let detail = json!({ "view": "export", "filter": filter.summary(), "format": "csv" });
+        self.audit_allowed(actor, meta, Action::Export, "audit.export", &detail)
+            .await?;
+        filter.check().map_err(bad_input)?;
+        self.audit_pass(actor, meta, "audit.export", detail, move |conn| {
+            let (rows, truncated) = views::export(conn, &filter)?;
+            let extra = json!({ "rows": rows.len(), "truncated": truncated });
+            Ok(((rows, truncated), extra))
+        })
+        .await
+    }
 }
 
 /// The baseline for the benchmark: the same domain calls with neither the policy
@@ -722,5 +892,29 @@ impl From<CrmError> for GateError {
             CrmError::Store(s) => GateError::Store(s),
             CrmError::Internal(m) => GateError::Internal(m),
         }
+    }
+}
+
+// The owner's audit views (below the rest so that this file's other parts merge
+// cleanly).
+use crate::audit::views;
+
+/// The audit log's record of a signed-in user.
+fn audit_who(actor: &Actor) -> audit::Who {
+    audit::Who {
+        id: actor.user_id.clone(),
+        role: actor.role.as_str().to_string(),
+        session_ref: Some(actor.session_ref.clone()),
+    }
+}
+
+fn bad_input(e: views::BadInput) -> GateError {
+    let mut msg = Msg::new(e.key);
+    if let Some(max) = e.max {
+        msg = msg.arg("max", max);
+    }
+    GateError::Invalid {
+        field: e.field.to_string(),
+        msg,
     }
 }

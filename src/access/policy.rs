@@ -16,6 +16,8 @@ pub enum Object {
     Timeline,
     Statuses,
     Users,
+    /// The audit log (owner's views and exports of it).
+    Audit,
 }
 
 impl Object {
@@ -25,6 +27,7 @@ impl Object {
             Object::Timeline => "timeline",
             Object::Statuses => "statuses",
             Object::Users => "users",
+            Object::Audit => "audit",
         }
     }
 }
@@ -39,6 +42,7 @@ pub enum Action {
     Restore,
     Write,
     Manage,
+    Export,
 }
 
 impl Action {
@@ -52,6 +56,7 @@ impl Action {
             Action::Restore => "restore",
             Action::Write => "write",
             Action::Manage => "manage",
+            Action::Export => "export",
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod chain;
 pub mod checkpoint;
 pub mod values;
 pub mod verify;
+pub mod views;
 pub mod writer;
 
 use diesel::prelude::*;

@@ -8,6 +8,7 @@ mod support;
 
 mod architecture;
 mod audit;
+mod audit_views;
 mod authz;
 mod bad_input;
 mod cli;

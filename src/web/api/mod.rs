@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1`, one file per resource.
 
+pub mod audit;
 pub mod clients;
 pub mod health;
 pub mod intake;
@@ -18,6 +19,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("/api/v1")
                 .configure(session::configure)
                 .configure(clients::configure)
+                .configure(audit::configure)
                 .configure(statuses::configure)
                 .configure(keys::configure)
                 .configure(users::configure)

@@ -90,11 +90,7 @@ async fn view(
     render(
         StatusCode::OK,
         &AdminKeysPage {
-            c: Chrome {
-                t: lang.0,
-                user: Some(authed.actor.display_name.clone()),
-                csrf: authed.csrf_token.clone(),
-            },
+            c: super::clients::chrome(state, lang.0, authed),
             users,
             issued,
             notice,

@@ -52,11 +52,12 @@ const FORM_ERROR: StatusCode = StatusCode::OK;
 /// Timeline entries per card page.
 const TIMELINE_PAGE: u32 = 20;
 
-fn chrome(t: Localizer, authed: &Authed) -> Chrome {
+pub(super) fn chrome(state: &AppState, t: Localizer, authed: &Authed) -> Chrome {
     Chrome {
         t,
         user: Some(authed.actor.display_name.clone()),
         csrf: authed.csrf_token.clone(),
+        audit_nav: state.gate.can(&authed.actor, Object::Audit, Action::Read),
     }
 }
 
@@ -334,7 +335,7 @@ async fn list(
     render(
         status,
         &ListPage {
-            c: chrome(t, &authed),
+            c: chrome(&state, t, &authed),
             q: p.q.clone(),
             tag: p.tag.clone(),
             statuses: status_options,
@@ -560,7 +561,7 @@ async fn form_page(
         &FormPage {
             kinds: kind_choices(&t, kind_value),
             statuses: status_choices(&statuses, &status_value, true),
-            c: chrome(t, authed),
+            c: chrome(state, t, authed),
             editing: editing.is_some(),
             heading,
             action,
@@ -887,6 +888,11 @@ struct CardPage {
     notice: Option<String>,
     outcomes: Vec<String>,
     forms: CardForms,
+    /// Who touched this client (owners only): rows and the link to all of them.
+    history: Option<Vec<super::audit::EventRow>>,
+    /// Older parts of the log were not searched for this card.
+    history_more: bool,
+    history_href: String,
 }
 
 impl CardPage {
@@ -1105,7 +1111,32 @@ async fn card_page(
     .map(|k| t.t(k))
     .collect();
     let can = |obj, act| state.gate.can(&authed.actor, obj, act);
+    let mut history_more = false;
+    let history = if can(Object::Audit, Action::Read) {
+        let page = state
+            .gate
+            .audit_client(
+                &authed.actor,
+                &meta.0,
+                &client.id,
+                None,
+                super::audit::CARD_EVENTS,
+            )
+            .await?;
+        history_more = page.next_cursor.is_some();
+        Some(
+            page.items
+                .iter()
+                .map(|e| super::audit::event_row(&t, e))
+                .collect(),
+        )
+    } else {
+        None
+    };
     let page = CardPage {
+        history,
+        history_more,
+        history_href: format!("/audit?object={}#events", urlencoding::encode(&client.id)),
         href,
         name: client.name.clone(),
         company: client.company.clone(),
@@ -1148,7 +1179,7 @@ async fn card_page(
         notice,
         outcomes,
         forms,
-        c: chrome(t, authed),
+        c: chrome(state, t, authed),
     };
     render(status, &page)
 }

@@ -70,11 +70,7 @@ fn view(
     let now = state.env.now();
     ElevatePage {
         keys,
-        c: Chrome {
-            t: lang.0,
-            user: Some(authed.actor.display_name.clone()),
-            csrf: authed.csrf_token.clone(),
-        },
+        c: super::clients::chrome(state, lang.0, authed),
         elevated_until: authed
             .actor
             .elevation

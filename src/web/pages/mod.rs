@@ -2,6 +2,7 @@
 //! `locales/`). No JavaScript build step; `static/app.js` is a small enhancement.
 
 pub mod admin_keys;
+pub mod audit;
 pub mod clients;
 pub mod keys;
 pub mod login;
@@ -21,7 +22,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(login::configure)
         .configure(clients::configure)
         .configure(keys::configure)
-        .configure(admin_keys::configure);
+        .configure(admin_keys::configure)
+        .configure(audit::configure);
 }
 
 const APP_CSS: &str = include_str!("../../../static/app.css");
@@ -47,6 +49,8 @@ pub struct Chrome {
     /// Display name of the signed-in user, if any.
     pub user: Option<String>,
     pub csrf: String,
+    /// Whether the navigation links the audit log (owners).
+    pub audit_nav: bool,
 }
 
 pub fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, ApiError> {
@@ -92,6 +96,7 @@ pub fn error_page(
             t,
             user: None,
             csrf: String::new(),
+            audit_nav: false,
         },
         status: status.as_u16(),
         message,
