@@ -608,6 +608,15 @@ mod tests {
     }
 
     #[test]
+    fn the_example_configuration_is_valid() {
+        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/ops/holdfast.example.toml");
+        let figment = Figment::new().merge(Toml::file_exact(example));
+        let config = Config::from_figment(figment, vars(&[])).unwrap();
+        assert_eq!(config.audit.checkpoint_every_events, 1000);
+        assert_eq!(config.audit.changed_values, ChangedValues::Hash);
+    }
+
+    #[test]
     fn keys_that_end_in_file_are_plain_paths_not_secret_files() {
         let config = Config::from_figment(
             Figment::new(),
