@@ -626,7 +626,7 @@ impl Gate {
     // log is an event in it, recorded before the answer leaves, and a refusal is
     // recorded where it is decided.
 
-    /// The role check for the audit log. A refusal is recorded as `event`, denied.
+    /// The role and key check for the audit log. A refusal is recorded as `event`, denied.
     async fn audit_allowed(
         &self,
         actor: &Actor,
@@ -635,11 +635,22 @@ impl Gate {
         event: &'static str,
         detail: &serde_json::Value,
     ) -> Result<(), GateError> {
-        if self.policy.reach(actor.role, Object::Audit, act).is_some() {
-            return Ok(());
-        }
         let mut d = detail.clone();
-        d["reason"] = json!("role");
+        // The log is privileged reading: the role, and for privileged roles a
+        // current hardware-key proof, exactly as for client data.
+        let refusal = match self.policy.reach(actor.role, Object::Audit, act) {
+            Some(_) => match self.keys.check(actor, event, self.env.now()) {
+                Ok(_) => return Ok(()),
+                Err(r) => {
+                    d["reason"] = json!(r.reason());
+                    GateError::KeyProof(r)
+                }
+            },
+            None => {
+                d["reason"] = json!("role");
+                GateError::Forbidden
+            }
+        };
         d["role"] = json!(actor.role.as_str());
         let ev = Event::new(event, Outcome::Denied)
             .by(audit_who(actor))
@@ -648,7 +659,7 @@ impl Gate {
             .record(meta, &ev)
             .await
             .map_err(GateError::AuditUnavailable)?;
-        Err(GateError::Forbidden)
+        Err(refusal)
     }
 
     /// Runs an audit query, then records that it was read; the result is returned

@@ -774,3 +774,37 @@ async fn openapi_describes_the_audit_routes() {
         assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
     }
 }
+
+/// A stolen owner password is not enough to read the log either: without a
+/// hardware-key proof every audit route and page refuses, and the attempt is
+/// itself in the log.
+#[tokio::test]
+async fn an_owner_without_a_key_proof_reads_no_audit_log() {
+    let s = TestServer::start();
+    let eka = s.add_user("eka", Role::Sales, Some("north"));
+    s.add_user("boss", Role::Owner, None);
+    let sales = s.login("eka").await;
+    let id = sales.create_client(json!({"name": "ნინო ბერიძე"})).await;
+    let boss = s.login("boss").await;
+    for path in [
+        "/api/v1/audit/events".to_string(),
+        format!("/api/v1/audit/clients/{id}"),
+        format!("/api/v1/audit/users/{eka}"),
+        "/api/v1/audit/export".to_string(),
+    ] {
+        let (st, body) = boss.get(&path).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "key_proof_required", "{path}");
+        assert!(!body.to_string().contains("ნინო"), "{path}");
+    }
+    let (st, _, html) = get_text(&boss, "/audit").await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    assert!(!html.contains(&eka));
+    let refused: Vec<_> = s
+        .audit("audit.read")
+        .into_iter()
+        .chain(s.audit("audit.export"))
+        .filter(|e| e.outcome == "denied" && e.detail.contains("hardware key proof required"))
+        .collect();
+    assert!(refused.len() >= 5, "{refused:?}");
+}
