@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::clearance::{Cleared, KeyRules};
-use super::gate::{GateError, who_of};
+use super::gate::{GateError, admit, who_of};
 use super::policy::{Action, Object, Policy};
 use crate::audit::{self, Event, Outcome, RequestMeta};
 use crate::clock::Env;
@@ -89,18 +89,17 @@ impl AdminGate {
         kind: &'static str,
         ids: Vec<String>,
     ) -> Result<Cleared, GateError> {
-        let (err, detail) = match self.policy.reach(actor.role, Object::Users, Action::Manage) {
-            Some(_) => match self.rules.check(actor, event, self.env.now()) {
-                Ok(c) => return Ok(c),
-                Err(r) => (
-                    GateError::KeyProof(r),
-                    json!({ "reason": r.reason(), "role": actor.role.as_str() }),
-                ),
-            },
-            None => (
-                GateError::Forbidden,
-                json!({ "reason": "role", "role": actor.role.as_str() }),
-            ),
+        let (err, detail) = match admit(
+            &self.policy,
+            &self.rules,
+            actor,
+            Object::Users,
+            Action::Manage,
+            event,
+            self.env.now(),
+        ) {
+            Ok((_, cleared)) => return Ok(cleared),
+            Err(refused) => refused,
         };
         self.deny(actor, meta, event, kind, ids, detail).await?;
         Err(err)

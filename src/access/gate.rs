@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::clearance::{KeyRules, Refusal};
+use super::clearance::{Cleared, KeyRules, Refusal};
 use super::policy::{Action, Object, Policy};
 use super::scope::Scope;
 use crate::audit::{self, AuditLog, Event, Outcome, RequestMeta};
@@ -93,6 +93,34 @@ pub fn who_of(actor: &Actor) -> audit::Who {
     }
 }
 
+/// The one admission rule every door uses: the role may do `act` on `obj` at all,
+/// and a privileged role holds the hardware-key proof `event` needs. A refusal
+/// comes with what its audit event should say.
+pub(super) fn admit(
+    policy: &Policy,
+    keys: &KeyRules,
+    actor: &Actor,
+    obj: Object,
+    act: Action,
+    event: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(super::Reach, Cleared), (GateError, serde_json::Value)> {
+    let role = actor.role.as_str();
+    match policy.reach(actor.role, obj, act) {
+        Some(reach) => match keys.check(actor, event, now) {
+            Ok(cleared) => Ok((reach, cleared)),
+            Err(r) => Err((
+                GateError::KeyProof(r),
+                json!({ "reason": r.reason(), "role": role }),
+            )),
+        },
+        None => Err((
+            GateError::Forbidden,
+            json!({ "reason": "role", "role": role }),
+        )),
+    }
+}
+
 #[derive(Clone)]
 pub struct Gate {
     store: Store,
@@ -155,26 +183,25 @@ impl Gate {
         event: &'static str,
         ids: Vec<String>,
     ) -> Result<Scope, GateError> {
-        let (refusal, detail) = match self.policy.reach(actor.role, obj, act) {
-            Some(reach) => match self.keys.check(actor, event, self.env.now()) {
-                Ok(cleared) => {
-                    return Ok(Scope::for_user(
-                        cleared,
-                        obj,
-                        act,
-                        reach,
-                        self.policy.clone(),
-                    ));
-                }
-                Err(r) => (
-                    GateError::KeyProof(r),
-                    json!({ "reason": r.reason(), "role": actor.role.as_str() }),
-                ),
-            },
-            None => (
-                GateError::Forbidden,
-                json!({ "reason": "role", "role": actor.role.as_str() }),
-            ),
+        let (refusal, detail) = match admit(
+            &self.policy,
+            &self.keys,
+            actor,
+            obj,
+            act,
+            event,
+            self.env.now(),
+        ) {
+            Ok((reach, cleared)) => {
+                return Ok(Scope::for_user(
+                    cleared,
+                    obj,
+                    act,
+                    reach,
+                    self.policy.clone(),
+                ));
+            }
+            Err(refused) => refused,
         };
         let ev = Event::new(event, Outcome::Denied)
             .by(who_of(actor))
@@ -635,23 +662,24 @@ impl Gate {
         event: &'static str,
         detail: &serde_json::Value,
     ) -> Result<(), GateError> {
-        let mut d = detail.clone();
         // The log is privileged reading: the role, and for privileged roles a
         // current hardware-key proof, exactly as for client data.
-        let refusal = match self.policy.reach(actor.role, Object::Audit, act) {
-            Some(_) => match self.keys.check(actor, event, self.env.now()) {
-                Ok(_) => return Ok(()),
-                Err(r) => {
-                    d["reason"] = json!(r.reason());
-                    GateError::KeyProof(r)
-                }
-            },
-            None => {
-                d["reason"] = json!("role");
-                GateError::Forbidden
-            }
+        let (refusal, why) = match admit(
+            &self.policy,
+            &self.keys,
+            actor,
+            Object::Audit,
+            act,
+            event,
+            self.env.now(),
+        ) {
+            Ok(_) => return Ok(()),
+            Err(refused) => refused,
         };
-        d["role"] = json!(actor.role.as_str());
+        let mut d = detail.clone();
+        if let (Some(d), Some(why)) = (d.as_object_mut(), why.as_object()) {
+            d.extend(why.clone());
+        }
         let ev = Event::new(event, Outcome::Denied)
             .by(audit_who(actor))
             .detail(d);
