@@ -297,7 +297,8 @@ pub struct KeysConfig {
     pub step_up_minutes: i64,
     /// The actions (audit event names) that need a fresh proof.
     pub step_up_actions: Vec<String>,
-    /// Key kinds that may be enrolled and used: `piv`, `webauthn`.
+    /// Key kinds that may be enrolled and used: `piv` (`webauthn` is accepted here
+    /// but not built yet, so it is not in the default).
     pub accepted_kinds: Vec<String>,
     /// Seconds a login challenge stays valid (at most 120).
     pub challenge_seconds: i64,
@@ -318,7 +319,7 @@ impl Default for KeysConfig {
             step_up_actions: ["key.enrollment_code", "key.revoke", "user.disable"]
                 .map(String::from)
                 .to_vec(),
-            accepted_kinds: vec!["piv".into(), "webauthn".into()],
+            accepted_kinds: vec!["piv".into()],
             challenge_seconds: 120,
             enrollment_code_hours: 24,
         }
