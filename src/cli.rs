@@ -354,7 +354,6 @@ fn user_command(config: &Config, env: &Env, command: UserCommand) -> anyhow::Res
     Ok(())
 }
 
-/// User changes made from the server's console are audited like any other.
 fn audit_cli(
     conn: &mut crate::store::DbConn,
     env: &Env,
@@ -362,14 +361,7 @@ fn audit_cli(
     user_id: &str,
     detail: serde_json::Value,
 ) -> anyhow::Result<()> {
-    let who = crate::audit::Who {
-        id: format!(
-            "cli:{}",
-            std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-        ),
-        role: "console".into(),
-        session_ref: None,
-    };
+    let who = crate::audit::Who::console();
     crate::audit::record(
         conn,
         env,

@@ -1572,17 +1572,6 @@ fn insert_batch(conn: &mut DbConn, b: &Batch) -> Result<(), diesel::result::Erro
     Ok(())
 }
 
-fn console() -> Who {
-    Who {
-        id: format!(
-            "cli:{}",
-            std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-        ),
-        role: "console".into(),
-        session_ref: None,
-    }
-}
-
 /// Loads `clients` demo clients (and the demo staff) into `store`. Returns a
 /// printable summary. The load is audited as one `demo.load` event.
 pub fn load(
@@ -1640,7 +1629,7 @@ pub fn load(
             Outcome::Ok
         },
     )
-    .by(console())
+    .by(Who::console())
     .on("user", staff.created.iter().map(|(id, _)| id.clone()))
     .detail(detail);
     let audited = audit::record(&mut conn, env, &RequestMeta::default(), &event);

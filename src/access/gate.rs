@@ -681,7 +681,7 @@ impl Gate {
             d.extend(why.clone());
         }
         let ev = Event::new(event, Outcome::Denied)
-            .by(audit_who(actor))
+            .by(who_of(actor))
             .detail(d);
         self.audit
             .record(meta, &ev)
@@ -713,7 +713,7 @@ impl Gate {
         if let (Some(d), Some(extra)) = (d.as_object_mut(), extra.as_object()) {
             d.extend(extra.clone());
         }
-        let ev = Event::new(event, outcome).by(audit_who(actor)).detail(d);
+        let ev = Event::new(event, outcome).by(who_of(actor)).detail(d);
         self.audit
             .record(meta, &ev)
             .await
@@ -939,14 +939,6 @@ impl From<CrmError> for GateError {
 use crate::audit::views;
 
 /// The audit log's record of a signed-in user.
-fn audit_who(actor: &Actor) -> audit::Who {
-    audit::Who {
-        id: actor.user_id.clone(),
-        role: actor.role.as_str().to_string(),
-        session_ref: Some(actor.session_ref.clone()),
-    }
-}
-
 fn bad_input(e: views::BadInput) -> GateError {
     let mut msg = Msg::new(e.key);
     if let Some(max) = e.max {

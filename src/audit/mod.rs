@@ -38,6 +38,20 @@ pub struct Who {
     pub session_ref: Option<String>,
 }
 
+impl Who {
+    /// A command run on the server's own console (the Unix user is all we know).
+    pub fn console() -> Who {
+        Who {
+            id: format!(
+                "cli:{}",
+                std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+            ),
+            role: "console".into(),
+            session_ref: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {

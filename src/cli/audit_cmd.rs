@@ -169,15 +169,7 @@ fn print_report(r: &Report) {
 /// The result goes into the log itself, so the owner's pages can show the last
 /// verification. A failure to record is reported but does not change the verdict.
 fn remember(conn: &mut crate::store::DbConn, env: &Env, r: &Report, files: &[PathBuf]) {
-    let who = crate::audit::Who {
-        id: format!(
-            "cli:{}",
-            std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-        ),
-        role: "console".into(),
-        session_ref: None,
-    };
-    let event = verify::event(r, who, files.len());
+    let event = verify::event(r, crate::audit::Who::console(), files.len());
     if let Err(e) = crate::audit::record(conn, env, &RequestMeta::default(), &event) {
         eprintln!("warning: could not record this verification in the audit log: {e}");
     }

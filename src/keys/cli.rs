@@ -274,17 +274,6 @@ mod piv_commands {
     }
 }
 
-fn console_who() -> crate::audit::Who {
-    crate::audit::Who {
-        id: format!(
-            "cli:{}",
-            std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-        ),
-        role: "console".into(),
-        session_ref: None,
-    }
-}
-
 fn break_glass(config: &Config, env: &Env, username: &str) -> anyhow::Result<()> {
     use crate::audit::{self, Event, Outcome, RequestMeta};
     let store = crate::cli::open_store(config)?;
@@ -295,7 +284,7 @@ fn break_glass(config: &Config, env: &Env, username: &str) -> anyhow::Result<()>
     if user.disabled {
         anyhow::bail!("user `{}` is disabled", user.username);
     }
-    let who = console_who();
+    let who = crate::audit::Who::console();
     let issued = crate::store::write_tx(&mut conn, |conn| -> anyhow::Result<_> {
         let issued = service::issue_code(conn, env, &config.keys, &user.id, &who.id)?;
         let active = service::active_key_count(conn, &user.id)?;
@@ -360,7 +349,7 @@ pub fn init_enrollment(
     let Some(owner) = owners.first() else {
         return Ok(());
     };
-    let who = console_who();
+    let who = crate::audit::Who::console();
     let issued = service::issue_code(&mut conn, env, &config.keys, &owner.id, &who.id)?;
     audit::record(
         &mut conn,
