@@ -98,7 +98,8 @@ pub enum UserCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    // One TLS provider for the whole process (the checkpoint webhook's client).
+    // One TLS provider for the whole process, for clients that use the default
+    // (`holdfast key enroll/login`); the checkpoint webhook brings its own.
     let _ = rustls::crypto::ring::default_provider().install_default();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

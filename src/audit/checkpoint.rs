@@ -241,11 +241,37 @@ pub struct Exports {
 }
 
 impl Exports {
-    pub fn new(file: Option<PathBuf>, webhook: Option<url::Url>) -> Exports {
-        Exports {
-            file,
-            webhook: webhook.map(|u| (u, reqwest::Client::new())),
-        }
+    pub fn new(
+        file: Option<PathBuf>,
+        webhook: Option<url::Url>,
+    ) -> Result<Exports, CheckpointError> {
+        let webhook = match webhook {
+            Some(url) => {
+                let failed = |message: String| CheckpointError::Export {
+                    target: url.to_string(),
+                    message,
+                };
+                // The ring provider and the public roots are given here, so the
+                // client never depends on a process-wide default being installed.
+                let roots = rustls::RootCertStore {
+                    roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+                };
+                let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+                    rustls::crypto::ring::default_provider(),
+                ))
+                .with_safe_default_protocol_versions()
+                .map_err(|e| failed(e.to_string()))?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+                let client = reqwest::Client::builder()
+                    .use_preconfigured_tls(tls)
+                    .build()
+                    .map_err(|e| failed(format!("cannot build the HTTP client: {e}")))?;
+                Some((url, client))
+            }
+            None => None,
+        };
+        Ok(Exports { file, webhook })
     }
 
     /// Sends `cp` everywhere configured; every failure is returned, after all

@@ -74,7 +74,7 @@ pub fn run(config: &Config, env: &Env, command: AuditCommand) -> anyhow::Result<
                     .map(url::Url::parse)
                     .transpose()
                     .context("audit.checkpoint_webhook")?,
-            );
+            )?;
             let made = actix_web::rt::System::new()
                 .block_on(checkpoint::make_and_send(&store, &signer, env, &exports))?;
             match made {

@@ -88,7 +88,8 @@ impl AppState {
         };
         let checkpoints = Checkpoints {
             signer: Arc::new(signer),
-            exports: checkpoint::Exports::new(config.audit.checkpoint_file.clone(), webhook),
+            exports: checkpoint::Exports::new(config.audit.checkpoint_file.clone(), webhook)
+                .map_err(|e| ServeError::Setup(e.to_string()))?,
         };
         let gate = Gate::new(
             store.clone(),

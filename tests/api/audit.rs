@@ -621,3 +621,73 @@ mod processes {
         assert!(out.contains("BROKEN at position 4 (edited)"), "{out}");
     }
 }
+
+/// Checkpoints leave the server: appended to a file and POSTed to a webhook, and
+/// what arrives verifies with the public key alone.
+#[tokio::test]
+async fn checkpoints_are_exported_to_a_file_and_a_webhook() {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    use std::sync::{Arc, Mutex};
+    let received: Arc<Mutex<Vec<Checkpoint>>> = Arc::default();
+    let sink = received.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = HttpServer::new(move || {
+        let sink = sink.clone();
+        App::new()
+            .route(
+                "/ok",
+                web::post().to(move |cp: web::Json<Checkpoint>| {
+                    let sink = sink.clone();
+                    async move {
+                        sink.lock().unwrap().push(cp.into_inner());
+                        HttpResponse::NoContent().finish()
+                    }
+                }),
+            )
+            .route(
+                "/down",
+                web::post().to(|| async { HttpResponse::ServiceUnavailable().finish() }),
+            )
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+
+    let log = log(None);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("offsite.jsonl");
+    let url = |p: &str| url::Url::parse(&format!("http://127.0.0.1:{port}{p}")).unwrap();
+    let exports = checkpoint::Exports::new(Some(file.clone()), Some(url("/ok"))).unwrap();
+    let signer =
+        std::sync::Arc::new(Signer::load_or_create(&dir.path().join("checkpoint.key")).unwrap());
+    let made = checkpoint::make_and_send(&log.store, &signer, &log.env, &exports)
+        .await
+        .unwrap()
+        .expect("a checkpoint of a non-empty log");
+    assert_eq!(made.seq, EVENTS);
+    // Nothing new since: no second checkpoint.
+    assert!(
+        checkpoint::make_and_send(&log.store, &signer, &log.env, &exports)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let posted = received.lock().unwrap().clone();
+    assert_eq!(posted, vec![made.clone()]);
+    assert_eq!(
+        checkpoint::read_exported(&file).unwrap(),
+        vec![made.clone()]
+    );
+    assert!(signer.public().verifies(&posted[0]));
+    // A webhook that is down is reported, and the file still gets its line.
+    let failing = checkpoint::Exports::new(Some(file.clone()), Some(url("/down"))).unwrap();
+    let failures = failing.send(&made).await;
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(failures[0].to_string().contains("/down"));
+    assert_eq!(checkpoint::read_exported(&file).unwrap().len(), 2);
+    handle.stop(true).await;
+}
