@@ -248,6 +248,8 @@ async fn serve(mut config: Config, env: Env) -> anyhow::Result<()> {
         Some(tls.config)
     };
     bootstrap(&config, &store, &env)?;
+    // Like the set-up link: until an owner has a key, every start prints a code.
+    crate::keys::cli::init_enrollment(&config, &store, &env)?;
     println!("Holdfast is listening on {}", config.base_url());
     let state = AppState::new(config, store, env).await?;
     web::run(state, listener, tls).await?;

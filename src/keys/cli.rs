@@ -336,6 +336,10 @@ pub fn init_enrollment(
 ) -> anyhow::Result<()> {
     use crate::audit::{self, Event, Outcome, RequestMeta};
     use crate::identity::Role;
+    // Owners who are not a privileged role here have no use for a key code.
+    if !config.keys.privileged_roles.iter().any(|r| r == "owner") {
+        return Ok(());
+    }
     let mut conn = store.conn()?;
     let owners: Vec<_> = crate::identity::users::list(&mut conn)?
         .into_iter()
