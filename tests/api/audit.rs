@@ -613,7 +613,7 @@ mod processes {
             "DROP TRIGGER audit_no_update"
         };
         diesel::sql_query(unlock).execute(&mut conn).unwrap();
-        diesel::sql_query("UPDATE audit_events SET detail = '{}' WHERE seq = 4")
+        diesel::sql_query(r#"UPDATE audit_events SET detail = '{"tampered": true}' WHERE seq = 4"#)
             .execute(&mut conn)
             .unwrap();
         let (code, out) = verify(dir, &db);
