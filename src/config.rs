@@ -425,12 +425,34 @@ impl Config {
             ));
         }
         self.validate_keys()?;
+        self.validate_audit()?;
         if let Some(region) = &self.crm.default_phone_region
             && region.parse::<phonenumber::country::Id>().is_err()
         {
             return Err(ConfigError::Invalid(format!(
                 "crm.default_phone_region: unknown region `{region}`"
             )));
+        }
+        Ok(())
+    }
+
+    fn validate_audit(&self) -> Result<(), ConfigError> {
+        let a = &self.audit;
+        if a.checkpoint_every_events < 1 || a.checkpoint_every_secs < 1 {
+            return Err(ConfigError::Invalid(
+                "audit.checkpoint_every_events and audit.checkpoint_every_secs must be at least 1"
+                    .into(),
+            ));
+        }
+        if let Some(hook) = &a.checkpoint_webhook {
+            match url::Url::parse(hook) {
+                Ok(u) if ["https", "http"].contains(&u.scheme()) && u.host().is_some() => {}
+                _ => {
+                    return Err(ConfigError::Invalid(format!(
+                        "audit.checkpoint_webhook: `{hook}` is not an http(s) URL"
+                    )));
+                }
+            }
         }
         Ok(())
     }
@@ -606,6 +628,25 @@ mod tests {
             config.intake.call_secret.as_ref().unwrap().expose_secret(),
             "hunter2-call-secret"
         );
+    }
+
+    #[test]
+    fn audit_settings_that_would_misbehave_are_refused_with_the_key_named() {
+        for bad in [
+            "[audit]\ncheckpoint_every_events = 0\n",
+            "[audit]\ncheckpoint_every_secs = 0\n",
+            "[audit]\ncheckpoint_webhook = \"ftp://sink.example.com/cp\"\n",
+            "[audit]\ncheckpoint_webhook = \"not a url\"\n",
+            "[audit]\nchanged_values = \"plain\"\n",
+        ] {
+            let figment = Figment::new().merge(Toml::string(bad));
+            let err = Config::from_figment(figment, vars(&[])).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.contains("checkpoint") || text.contains("changed_values"),
+                "{bad}: {text}"
+            );
+        }
     }
 
     #[test]

@@ -103,11 +103,7 @@ impl Scope {
 
     pub fn who(&self) -> Who {
         match &self.principal {
-            Principal::User(a) => Who {
-                id: a.user_id.clone(),
-                role: a.role.as_str().to_string(),
-                session_ref: Some(a.session_ref.clone()),
-            },
+            Principal::User(a) => super::gate::who_of(a),
             Principal::System(name) => Who {
                 id: format!("system:{name}"),
                 role: "system".into(),
