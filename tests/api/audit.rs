@@ -824,13 +824,17 @@ mod archives {
         let mut lines: Vec<&str> = text.lines().collect();
         lines.remove(5);
         std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-        let b = verify_files(&log, std::slice::from_ref(&path)).problem.unwrap();
+        let b = verify_files(&log, std::slice::from_ref(&path))
+            .problem
+            .unwrap();
         assert_eq!(b.kind, BreakKind::BadArchive);
         assert!(b.message.contains("missing"), "{}", b.message);
         // Cut short: the signature is gone.
         let cut: String = text.lines().take(8).map(|l| format!("{l}\n")).collect();
         std::fs::write(&path, cut).unwrap();
-        let b = verify_files(&log, std::slice::from_ref(&path)).problem.unwrap();
+        let b = verify_files(&log, std::slice::from_ref(&path))
+            .problem
+            .unwrap();
         assert!(b.message.contains("cut short"), "{}", b.message);
         // Without the files, the database alone still verifies from the signed record.
         assert!(log.verify().ok());

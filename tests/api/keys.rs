@@ -634,6 +634,24 @@ async fn a_proof_elevates_only_the_session_that_asked() {
     // A challenge cannot be made without a session.
     let (status, _) = s.client().post("/api/v1/keys/challenge", json!({})).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Unanswered challenges of any session are swept once expired, not before.
+    let mut conn = s.store.conn().unwrap();
+    let now = chrono::Utc::now();
+    // A's challenge (used) and B's (spent by the failed proof).
+    assert_eq!(
+        holdfast::keys::service::sweep_challenges(&mut conn, now).unwrap(),
+        2
+    );
+    assert_eq!(
+        holdfast::keys::service::sweep_challenges(&mut conn, now).unwrap(),
+        0
+    );
+    let later = now + chrono::Duration::minutes(3);
+    assert_eq!(
+        holdfast::keys::service::sweep_challenges(&mut conn, later).unwrap(),
+        1,
+        "nino's open challenge"
+    );
 }
 
 #[tokio::test]
@@ -827,6 +845,14 @@ fn break_glass_and_init_issue_enrollment_codes_on_the_console() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+    // The only owner cannot be disabled (nobody could recover or approve then).
+    let out = holdfast_cli(dir.path())
+        .args(["user", "disable", "--username", "owner"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("last active owner"), "{err}");
     // Audited with a high severity marker.
     let db = dir.path().join("holdfast-data/holdfast.db");
     let store = holdfast::store::Store::open(
@@ -850,6 +876,13 @@ fn break_glass_and_init_issue_enrollment_codes_on_the_console() {
         "{}",
         events[0].detail
     );
+    // And an open high-severity alert for the owners, pointing at that event.
+    use holdfast::alerts::{self, Audience, Severity};
+    let open = alerts::list(&mut conn, Audience::Owners, true, 10).unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].kind, "key.break_glass");
+    assert_eq!(open[0].severity, Severity::High);
+    assert_eq!(open[0].evidence, vec![events[0].seq]);
 }
 
 #[tokio::test]
