@@ -511,6 +511,9 @@ fn check_attestation(
                     ", no Basic Constraints"
                 }
             );
+            for inter in &a.via {
+                println!("  <- {inter} (intermediate from the trust directory)");
+            }
             println!("  <- {} [{}]", a.root_subject, a.root_source);
             println!("     SHA-256 {}", a.root_fingerprint);
             if spki.is_none() {

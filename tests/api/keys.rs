@@ -89,6 +89,34 @@ fn f9_from_another_root_is_refused() {
 }
 
 #[test]
+fn an_f9_signed_by_an_intermediate_is_accepted_only_through_a_root() {
+    let root = piv::root("Holdfast Test PIV Root CA");
+    let inter = piv::intermediate(&root, "Holdfast Test PIV Attestation B 1", true);
+    let f9 = piv::f9(&inter, true);
+    let key = SoftPiv::attested(&f9, &SlotSpec::default());
+    let mut both = trust_of(&root);
+    both.add("test intermediate", inter.pem.as_bytes()).unwrap();
+    let a = verify(&both, &key).unwrap();
+    assert!(a.root_subject.contains("Holdfast Test PIV Root CA"));
+    assert_eq!(a.via.len(), 1);
+    assert!(a.via[0].contains("Attestation B 1"), "{:?}", a.via);
+    // Without the intermediate the f9's issuer is unknown.
+    let err = verify(&trust_of(&root), &key).unwrap_err();
+    assert_eq!(err.code(), "f9_from_other_root");
+    // An intermediate alone is never trusted: the chain must end at a root.
+    let err = verify(&trust_of(&inter), &key).unwrap_err();
+    assert_eq!(err.code(), "f9_from_other_root", "{err}");
+    // A certificate that is not a CA cannot stand in the middle.
+    let not_ca = piv::intermediate(&root, "Holdfast Test PIV Attestation B 1", false);
+    let f9b = piv::f9(&not_ca, true);
+    let key_b = SoftPiv::attested(&f9b, &SlotSpec::default());
+    let mut with_not_ca = trust_of(&root);
+    with_not_ca.add("not a CA", not_ca.pem.as_bytes()).unwrap();
+    let err = verify(&with_not_ca, &key_b).unwrap_err();
+    assert!(err.to_string().contains("not a CA"), "{err}");
+}
+
+#[test]
 fn self_signed_certificate_with_the_right_extensions_is_refused() {
     let Chain { root, f9, .. } = piv::chain();
     let key = SoftPiv::self_signed(&f9, &SlotSpec::default());
