@@ -55,3 +55,4 @@ impl From<crate::clock::EntropyError> for CrmError {
         CrmError::Internal(e.to_string())
     }
 }
+pub mod export;

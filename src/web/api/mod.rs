@@ -1,7 +1,9 @@
 //! The JSON API under `/api/v1`, one file per resource.
 
+pub mod alerts;
 pub mod audit;
 pub mod clients;
+pub mod exports;
 pub mod health;
 pub mod intake;
 pub mod keys;
@@ -23,6 +25,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(statuses::configure)
                 .configure(keys::configure)
                 .configure(users::configure)
-                .configure(openapi::configure),
+                .configure(openapi::configure)
+                .configure(exports::configure)
+                .configure(alerts::configure),
         );
 }
