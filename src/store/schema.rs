@@ -234,6 +234,36 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    job_runs (job, slot) {
+        job -> Text,
+        slot -> Timestamp,
+        node -> Text,
+        claimed_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        ok -> Nullable<Bool>,
+        note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    alerts (id) {
+        id -> Text,
+        kind -> Text,
+        severity -> Text,
+        audience -> Text,
+        subject_user -> Nullable<Text>,
+        summary -> Text,
+        detail -> Text,
+        evidence -> Text,
+        dedupe_key -> Nullable<Text>,
+        raised_at -> Timestamp,
+        acknowledged_at -> Nullable<Timestamp>,
+        acknowledged_by -> Nullable<Text>,
+        ack_comment -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(users -> teams (team_id));
 diesel::joinable!(hardware_keys -> users (user_id));
 diesel::joinable!(session_elevations -> hardware_keys (key_id));
@@ -258,6 +288,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     key_enrollment_codes,
     key_challenges,
     session_elevations,
+    job_runs,
+    alerts,
 );
 
 // Data-loss controls (exports, seeds, decoys, reassignments).
