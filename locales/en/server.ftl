@@ -56,3 +56,10 @@ invalid-too-long-filter = use at most { $max } characters
 invalid-period-order = the end of the period is before its start
 invalid-period-too-long = a period covers at most { $max } days
 invalid-time = use a date (2026-11-22) or a time (2026-11-22T09:30:00Z)
+
+## Data-loss controls
+invalid-export-object = only clients can be exported
+invalid-export-state = use ready, pending, rejected or expired
+invalid-base64 = is not base64
+invalid-trace-clue = give one of email, phone or file_base64
+not-allowed-approve-own = nobody approves or rejects their own request

@@ -266,6 +266,12 @@ impl Gate {
             vec![id.into()],
         )
         .await?;
+        if comment.trim().is_empty() {
+            return Err(GateError::Invalid {
+                field: "comment".into(),
+                msg: crate::i18n::Msg::new("invalid-empty"),
+            });
+        }
         let comment = crate::crm::text::body("comment", comment, 1000)?;
         let audience = Self::audience_of(actor).ok_or(GateError::Forbidden)?;
         let (env, meta2, who, key, by) = (
@@ -290,7 +296,9 @@ impl Gate {
                             "the alert is already acknowledged".into(),
                         )));
                     }
-                    let acked = alerts::acknowledge(conn, &env, &key, &by, &comment)?;
+                    let Some(acked) = alerts::acknowledge(conn, &env, &key, &by, &comment)? else {
+                        return Ok(None);
+                    };
                     let ev = Event::new("alert.acknowledge", Outcome::Ok)
                         .by(who)
                         .on("alert", [key.clone()])

@@ -165,6 +165,7 @@ impl Gate {
     }
 
     /// Records a refusal decided here and hands back the error.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn refused(
         &self,
         actor: &Actor,
@@ -186,6 +187,7 @@ impl Gate {
     }
 
     /// The role check and key rule for `obj`/`act`, refusals audited as `event`.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn admitted(
         &self,
         actor: &Actor,

@@ -167,7 +167,7 @@ pub fn trace(conn: &mut DbConn, clue: &Clue) -> Result<Vec<Hit>, StoreError> {
             export: view(conn, row)?,
         });
     }
-    hits.sort_by(|a, b| (b.exact_file, b.seeds_found).cmp(&(a.exact_file, a.seeds_found)));
+    hits.sort_by_key(|h| std::cmp::Reverse((h.exact_file, h.seeds_found)));
     Ok(hits)
 }
 
