@@ -63,3 +63,4 @@ invalid-export-state = use ready, pending, rejected or expired
 invalid-base64 = is not base64
 invalid-trace-clue = give one of email, phone or file_base64
 not-allowed-approve-own = nobody approves or rejects their own request
+invalid-reassign-count = name 1 to { $max } clients

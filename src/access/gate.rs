@@ -968,5 +968,8 @@ fn bad_input(e: views::BadInput) -> GateError {
 mod gate_alerts;
 #[path = "gate_exports.rs"]
 mod gate_exports;
+#[path = "gate_reassign.rs"]
+mod gate_reassign;
 pub use gate_alerts::{Decoy, NewDecoy};
 pub use gate_exports::console_trace;
+pub use gate_reassign::{ReassignOutcome, ReassignRequest};

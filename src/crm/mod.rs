@@ -56,3 +56,4 @@ impl From<crate::clock::EntropyError> for CrmError {
     }
 }
 pub mod export;
+pub mod reassign;

@@ -232,4 +232,23 @@ mod tests {
         let over: Vec<_> = export_over(&a, 30, busy).iter().map(|o| o.limit).collect();
         assert_eq!(over, ["rows_per_day", "exports_per_hour"]);
     }
+
+    #[test]
+    fn reassignments_are_limited_per_request_hour_and_day() {
+        let a = Limits::parse(BUILTIN).unwrap().for_user("manager", "x");
+        assert!(reassign_over(&a, 50, ReassignUsage::default()).is_empty());
+        assert_eq!(
+            reassign_over(&a, 51, ReassignUsage::default())[0].limit,
+            "bulk_reassign_max"
+        );
+        let busy = ReassignUsage {
+            last_hour: 90,
+            last_day: 295,
+        };
+        let over: Vec<_> = reassign_over(&a, 11, busy)
+            .iter()
+            .map(|o| o.limit)
+            .collect();
+        assert_eq!(over, ["reassign_per_hour", "reassign_per_day"]);
+    }
 }

@@ -414,3 +414,4 @@ pub struct ExportRequest {
 fn default_object() -> String {
     "clients".into()
 }
+pub mod moves;

@@ -620,3 +620,141 @@ async fn decoys_raise_an_alert_on_every_path_that_touches_them() {
     assert_eq!(status, StatusCode::OK, "{a}");
     assert!(!a.to_string().contains("decoy"), "{a}");
 }
+
+#[tokio::test]
+async fn reassignments_need_a_reason_are_limited_and_moving_to_oneself_is_flagged() {
+    let (s, _clock) = server();
+    let nino_id = s.add_user("nino", Role::Sales, Some("north"));
+    let gio_id = s.add_user("gio", Role::Sales, Some("north"));
+    let lead_id = s.add_user("lead", Role::Manager, Some("north"));
+    s.add_user("boss", Role::Owner, None);
+    let gio = s.login("gio").await;
+    let nino = s.login("nino").await;
+    let lead = s.login("lead").await;
+    let mut theirs = vec![];
+    for i in 0..54 {
+        theirs.push(
+            gio.create_client(json!({"name": format!("ქეთი {i}")}))
+                .await,
+        );
+    }
+    let body = |ids: &[String], to: &str, reason: &str| json!({"client_ids": ids, "to_owner": to, "reason": reason});
+
+    // Sales staff move nothing, not even a colleague's client to themselves.
+    let (status, _) = nino
+        .post(
+            "/api/v1/reassignments",
+            body(&theirs[..1], &nino_id, "mine now"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        s.audit("client.reassign")
+            .iter()
+            .any(|e| e.outcome == "denied" && e.actor_id.as_deref() == Some(nino_id.as_str()))
+    );
+
+    // A reason is required.
+    let (status, b) = lead
+        .post("/api/v1/reassignments", body(&theirs[..1], &nino_id, "  "))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+
+    // A team lead moves a client within the team: before and after owner audited.
+    let (status, r) = lead
+        .post(
+            "/api/v1/reassignments",
+            body(&theirs[..1], &nino_id, "gio is on leave"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(r["state"], "done");
+    let ev = s
+        .audit("client.reassign")
+        .into_iter()
+        .find(|e| e.outcome == "ok")
+        .unwrap();
+    assert!(ev.detail.contains(&gio_id) && ev.detail.contains(&nino_id));
+    assert!(ev.detail.contains("gio is on leave"));
+    let (_, card) = nino.get(&format!("/api/v1/clients/{}", theirs[0])).await;
+    assert_eq!(card["client"]["owner"]["id"], nino_id.as_str());
+
+    // Moving colleagues' clients to oneself raises a high-severity alert.
+    let (status, r) = lead
+        .post(
+            "/api/v1/reassignments",
+            body(&theirs[1..3], &lead_id, "I will call them"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    let boss = s.login_elevated("boss").await;
+    let alerts = alerts_of(&boss, "reassign.to_self").await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["severity"], "high");
+    assert_eq!(alerts[0]["subject_user"], lead_id.as_str());
+    let seq = alerts[0]["evidence"][0].as_i64().unwrap();
+    assert!(
+        s.audit("client.reassign")
+            .iter()
+            .any(|e| e.seq == seq && e.object_ids.contains(&theirs[1]))
+    );
+
+    // A bulk move beyond the allowance waits; nothing moves until an owner approves.
+    let bulk = theirs[3..54].to_vec();
+    let (status, r) = lead
+        .post(
+            "/api/v1/reassignments",
+            body(&bulk, &nino_id, "territory change"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{r}");
+    assert_eq!(r["state"], "pending");
+    assert_eq!(r["over_allowance"][0]["limit"], "bulk_reassign_max");
+    let req = r["request"].as_str().unwrap().to_string();
+    let (_, card) = gio.get(&format!("/api/v1/clients/{}", bulk[0])).await;
+    assert_eq!(card["client"]["owner"]["id"], gio_id.as_str());
+    let (status, _) = lead
+        .post(&format!("/api/v1/reassignments/{req}/approve"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, pending) = boss.get("/api/v1/reassignments/pending").await;
+    assert_eq!(pending["items"][0]["id"], req.as_str(), "{pending}");
+    let (status, done) = boss
+        .post(
+            &format!("/api/v1/reassignments/{req}/approve"),
+            json!({"comment": "agreed in the meeting"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["state"], "done");
+    let (_, card) = nino.get(&format!("/api/v1/clients/{}", bulk[50])).await;
+    assert_eq!(card["client"]["owner"]["id"], nino_id.as_str());
+    assert_eq!(
+        s.audit("reassign.approve")
+            .iter()
+            .map(|e| e.outcome.as_str())
+            .collect::<Vec<_>>(),
+        ["ok", "denied"]
+    );
+
+    let (status, d) = boss
+        .post("/api/v1/decoys", json!({"owner_id": gio_id}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{d}");
+    let decoy = d["client_id"].as_str().unwrap().to_string();
+    // Moving a decoy is a touch like any other.
+    let (status, r) = lead
+        .post(
+            "/api/v1/reassignments",
+            body(std::slice::from_ref(&decoy), &nino_id, "tidying up"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    let decoy_alerts = alerts_of(&boss, "decoy.touched").await;
+    assert!(
+        decoy_alerts
+            .iter()
+            .any(|a| a["detail"]["action"] == "client.reassign"),
+        "{decoy_alerts:?}"
+    );
+}

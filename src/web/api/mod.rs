@@ -8,6 +8,7 @@ pub mod health;
 pub mod intake;
 pub mod keys;
 pub mod openapi;
+pub mod reassign;
 pub mod session;
 pub mod statuses;
 pub mod users;
@@ -27,6 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(users::configure)
                 .configure(openapi::configure)
                 .configure(exports::configure)
-                .configure(alerts::configure),
+                .configure(alerts::configure)
+                .configure(reassign::configure),
         );
 }
