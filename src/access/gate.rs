@@ -970,6 +970,6 @@ mod gate_alerts;
 mod gate_exports;
 #[path = "gate_reassign.rs"]
 mod gate_reassign;
-pub use gate_alerts::{Decoy, NewDecoy};
+pub use gate_alerts::{Decoy, EvidenceEvent, NewDecoy};
 pub use gate_exports::console_trace;
 pub use gate_reassign::{ReassignOutcome, ReassignRequest};

@@ -474,3 +474,70 @@ impl Gate {
         Ok(list)
     }
 }
+
+/// An audit event an alert cites, as the owner's page shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvidenceEvent {
+    pub seq: i64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub action: String,
+    pub actor_id: Option<String>,
+    pub outcome: String,
+    pub request_id: Option<String>,
+    pub object_ids: Vec<String>,
+}
+
+impl Gate {
+    /// The audit events behind alerts (owners: reading them is reading the log).
+    pub async fn alert_evidence(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+        seqs: Vec<i64>,
+    ) -> Result<Vec<EvidenceEvent>, GateError> {
+        self.admitted(
+            actor,
+            meta,
+            Object::Audit,
+            Action::Read,
+            "audit.read",
+            "audit",
+            vec![],
+        )
+        .await?;
+        let wanted: Vec<i64> = seqs.into_iter().take(500).collect();
+        let detail = json!({ "view": "alert evidence", "count": wanted.len() });
+        let rows = self
+            .store
+            .run(move |conn| -> Result<Vec<EvidenceEvent>, StoreError> {
+                use crate::store::models::audit_events::AuditRow;
+                use crate::store::schema::audit_events as ae;
+                let rows: Vec<AuditRow> = ae::table
+                    .filter(ae::seq.eq_any(&wanted))
+                    .select(AuditRow::as_select())
+                    .order(ae::seq.desc())
+                    .load(conn)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|r| EvidenceEvent {
+                        seq: r.seq,
+                        at: r.at.and_utc(),
+                        action: r.action,
+                        actor_id: r.actor_id,
+                        outcome: r.outcome,
+                        request_id: r.request_id,
+                        object_ids: serde_json::from_str(&r.object_ids).unwrap_or_default(),
+                    })
+                    .collect())
+            })
+            .await?;
+        let ev = Event::new("audit.read", Outcome::Ok)
+            .by(who_of(actor))
+            .detail(detail);
+        self.audit
+            .record(meta, &ev)
+            .await
+            .map_err(GateError::AuditUnavailable)?;
+        Ok(rows)
+    }
+}

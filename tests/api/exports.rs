@@ -758,3 +758,52 @@ async fn reassignments_need_a_reason_are_limited_and_moving_to_oneself_is_flagge
         "{decoy_alerts:?}"
     );
 }
+
+#[tokio::test]
+async fn the_owners_page_shows_alerts_with_evidence_waiting_exports_and_seeds() {
+    let (s, _clock) = server();
+    let nino_id = s.add_user("nino", Role::Sales, Some("north"));
+    s.add_user("boss", Role::Owner, None);
+    let nino = s.login("nino").await;
+    many_clients(&nino, 51).await;
+    let (_, waiting) = export(&nino, json!({"format": "csv", "reason": "mailing"})).await;
+    let waiting = waiting["id"].as_str().unwrap().to_string();
+    let boss = s.login_elevated("boss").await;
+    let (_, d) = boss
+        .post("/api/v1/decoys", json!({"owner_id": nino_id}))
+        .await;
+    let decoy = d["client_id"].as_str().unwrap();
+    nino.get(&format!("/api/v1/clients/{decoy}")).await;
+
+    let (status, html, _) = fetch(&boss, "/control").await;
+    let html = String::from_utf8(html).unwrap();
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("decoy.touched"), "{html}");
+    assert!(html.contains("/audit?request_id="), "evidence link");
+    assert!(html.contains(&format!("pending-{waiting}")));
+    assert!(html.contains(&format!("/clients/{decoy}")));
+
+    // Approving from the page is the same guarded decision.
+    let res = boss
+        .raw(Method::POST, &format!("/control/exports/{waiting}/approve"))
+        .form(&[
+            ("csrf", boss.csrf.clone().unwrap()),
+            ("comment", "ok".to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    // The 303 leads back to the page.
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.url().path(), "/control");
+    let (_, e) = nino.get(&format!("/api/v1/exports/{waiting}")).await;
+    assert_eq!(e["state"], "ready");
+    let (_, html, _) = fetch(&boss, "/control").await;
+    let html = String::from_utf8(html).unwrap();
+    assert!(html.contains(SEED_DOMAIN), "seeds of recent exports");
+
+    // Not for sales staff, and the refusal is recorded.
+    let (status, _, _) = fetch(&nino, "/control").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(s.audit("alert.list").iter().any(|e| e.outcome == "denied"));
+}
