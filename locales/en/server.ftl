@@ -64,3 +64,4 @@ invalid-base64 = is not base64
 invalid-trace-clue = give one of email, phone or file_base64
 not-allowed-approve-own = nobody approves or rejects their own request
 invalid-reassign-count = name 1 to { $max } clients
+invalid-owner-use-reassign = the owner changes only through a reassignment (POST /api/v1/reassignments, with a reason)

@@ -408,6 +408,14 @@ impl Gate {
             "client.update",
             Some(id.clone()),
             move |conn, ctx, scope| {
+                // Owners change only through reassignments (a reason, limits,
+                // approval and alerts: gate_reassign), never as a field edit.
+                if patch.owner_id.is_some() {
+                    return Err(CrmError::invalid(
+                        "owner_id",
+                        Msg::new("invalid-owner-use-reassign"),
+                    ));
+                }
                 let (client, changes) = clients::update(conn, ctx, scope, &id, &patch)?;
                 let mut detail = serde_json::to_value(&changes).unwrap_or_default();
                 detail["values"] = values.changes(&changes.personal);
