@@ -383,6 +383,12 @@ impl GuardRules {
     pub fn from_config(cfg: &crate::config::Config) -> Result<GuardRules, String> {
         let limits = Limits::load(cfg.access.policy_dir.as_deref()).map_err(|e| e.to_string())?;
         let phones = seeds::PhonePool::parse(&cfg.exports.seed_phones)?;
+        if cfg.exports.seed_domain.is_none() && phones.size() == 0 {
+            tracing::warn!(
+                "exports: no seed_domain or seed_phones configured; export seeds carry \
+                 names only, so a partial leak cannot be traced by email or phone"
+            );
+        }
         Ok(GuardRules {
             limits,
             seeds: seeds::SeedConfig {
