@@ -22,8 +22,11 @@ use crate::store::schema::decoys;
 use crate::store::{DbConn, StoreError, write_tx};
 
 /// Events that touch one client's data: each is checked against the decoys.
-/// (A list page is not a touch: decoys sit in lists like any client.)
+/// (A list page is not a touch: decoys sit in lists like any client.) A call or
+/// web form that matches a decoy means its contacts are known outside.
 const WATCHED: &[&str] = &[
+    "intake.call",
+    "intake.form",
     "client.read",
     "client.update",
     "client.delete",
@@ -70,7 +73,8 @@ pub(super) fn tripwire(
         kind: "decoy.touched".into(),
         severity: Severity::High,
         audience: Audience::Owners,
-        subject_user: Some(who.id.clone()),
+        // Automatic intake acts for nobody in the user table.
+        subject_user: (!["system", "console"].contains(&who.role.as_str())).then(|| who.id.clone()),
         summary: format!(
             "{} ({}) did {} on {} decoy client(s)",
             who.id,

@@ -583,6 +583,41 @@ async fn decoys_raise_an_alert_on_every_path_that_touches_them() {
         assert_eq!(ev.actor_id.as_deref(), Some(nino_id.as_str()));
     }
 
+    // Someone outside writes to a decoy's address through the web form: its
+    // contacts have left the company.
+    let (status, d2) = boss
+        .post(
+            "/api/v1/decoys",
+            json!({"owner_id": nino_id, "name": "Ирина Орлова",
+                   "emails": [format!("irina.orlova77@{SEED_DOMAIN}")]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{d2}");
+    let res = s
+        .client()
+        .raw(Method::POST, "/intake/form")
+        .header("accept", "application/json")
+        .form(&[
+            ("name", "Irina"),
+            ("email", format!("Irina.Orlova77@{SEED_DOMAIN}").as_str()),
+            ("message", "your colleague gave me this address"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+    let outside = alerts_of(&boss, "decoy.touched").await;
+    let a = outside
+        .iter()
+        .find(|a| a["detail"]["action"] == "intake.form")
+        .unwrap_or_else(|| panic!("{outside:?}"));
+    assert!(
+        a["detail"]["decoys"]
+            .to_string()
+            .contains(d2["client_id"].as_str().unwrap())
+    );
+    let alerts = alerts_of(&boss, "decoy.touched").await;
+
     // Acknowledged with a comment, audited; admins see only admins' alerts.
     let first = alerts[0]["id"].as_str().unwrap();
     let (status, body) = boss
