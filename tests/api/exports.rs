@@ -842,3 +842,57 @@ async fn the_owners_page_shows_alerts_with_evidence_waiting_exports_and_seeds() 
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(s.audit("alert.list").iter().any(|e| e.outcome == "denied"));
 }
+
+#[tokio::test]
+async fn requests_at_the_same_moment_cannot_share_one_allowance() {
+    let (s, _clock) = server();
+    s.add_user("nino", Role::Sales, Some("north"));
+    let nino = s.login("nino").await;
+    nino.create_client(json!({"name": "Only Client"})).await;
+    // Sales may ask for 5 exports an hour: eight at once leave exactly three waiting.
+    let requests = (0..8).map(|_| export(&nino, json!({"format": "json"})));
+    let results = futures_util::future::join_all(requests).await;
+    let states: Vec<String> = results
+        .iter()
+        .map(|(st, e)| {
+            assert!(st.is_success(), "{e}");
+            e["state"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(
+        states.iter().filter(|s| *s == "ready").count(),
+        5,
+        "{states:?}"
+    );
+    assert_eq!(
+        states.iter().filter(|s| *s == "pending").count(),
+        3,
+        "{states:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_leaked_spreadsheet_is_traced_too() {
+    let (s, _clock) = server();
+    let nino_id = s.add_user("nino", Role::Sales, Some("north"));
+    s.add_user("boss", Role::Owner, None);
+    let nino = s.login("nino").await;
+    nino.create_client(json!({"name": "محمد الأحمد"})).await;
+    let (_, e) = export(&nino, json!({"format": "xlsx"})).await;
+    let id = e["id"].as_str().unwrap().to_string();
+    let (_, leaked, _) = fetch(&nino, &format!("/api/v1/exports/{id}/file")).await;
+    let boss = s.login_elevated("boss").await;
+    let (status, t) = boss
+        .post(
+            "/api/v1/exports/trace",
+            json!({"file_base64": base64::engine::general_purpose::STANDARD.encode(&leaked)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{t}");
+    assert_eq!(
+        t["hits"][0]["export"]["requested_by"]["id"],
+        nino_id.as_str()
+    );
+    assert_eq!(t["hits"][0]["exact_file"], true);
+    assert_eq!(t["hits"][0]["seeds_found"], 2, "{t}");
+}
