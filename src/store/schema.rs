@@ -264,6 +264,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    audit_archives (last_seq) {
+        last_seq -> BigInt,
+        first_seq -> BigInt,
+        events -> BigInt,
+        first_prev_hash -> Binary,
+        last_hash -> Binary,
+        body_sha256 -> Binary,
+        file_name -> Text,
+        created_at -> Timestamp,
+        key_id -> Text,
+        signature -> Binary,
+    }
+}
+
 diesel::joinable!(users -> teams (team_id));
 diesel::joinable!(hardware_keys -> users (user_id));
 diesel::joinable!(session_elevations -> hardware_keys (key_id));
@@ -284,6 +299,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     audit_head,
     audit_checkpoints,
+    audit_archives,
     hardware_keys,
     key_enrollment_codes,
     key_challenges,
