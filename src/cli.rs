@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use secrecy::SecretString;
 
 mod audit_cmd;
+mod trace_cmd;
 
 use crate::clock::Env;
 use crate::config::{Config, LogFormat};
@@ -56,6 +57,9 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::keys::cli::KeyCommand,
     },
+    /// Which export a leaked file, seed email or seed phone came from: the
+    /// export, the user and the time. Exits with 3 when nothing matches.
+    Trace(trace_cmd::TraceArgs),
     /// Load realistic demo data: users in two teams, clients with timelines and deals.
     Demo {
         /// How many clients to generate.
@@ -104,6 +108,10 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.downcast_ref::<audit_cmd::VerifyFailed>().is_some() => ExitCode::from(2),
+        Err(e) if e.downcast_ref::<trace_cmd::NoMatch>().is_some() => {
+            eprintln!("no export matches");
+            ExitCode::from(3)
+        }
         // `holdfast user list | head`: the reader left; that is not a failure.
         Err(e)
             if e.downcast_ref::<std::io::Error>()
@@ -143,6 +151,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User { command } => user_command(&config, &env, command),
         Command::Audit { command } => audit_cmd::run(&config, &env, command),
+        Command::Trace(args) => trace_cmd::run(&config, &env, args),
         Command::Key { command } => crate::keys::cli::run(&config, &env, command),
         Command::Demo {
             clients,

@@ -44,6 +44,7 @@ pub struct Config {
     pub access: AccessConfig,
     pub audit: AuditConfig,
     pub keys: KeysConfig,
+    pub exports: ExportsConfig,
 }
 
 impl Default for Config {
@@ -61,6 +62,7 @@ impl Default for Config {
             access: AccessConfig::default(),
             audit: AuditConfig::default(),
             keys: KeysConfig::default(),
+            exports: ExportsConfig::default(),
         }
     }
 }
@@ -316,13 +318,81 @@ impl Default for KeysConfig {
             privileged_roles: vec!["owner".into(), "admin".into()],
             elevation_minutes: 480,
             step_up_minutes: 5,
-            step_up_actions: ["key.enrollment_code", "key.revoke", "user.disable"]
-                .map(String::from)
-                .to_vec(),
+            step_up_actions: [
+                "key.enrollment_code",
+                "key.revoke",
+                "user.disable",
+                "export.approve",
+                "export.reject",
+                "reassign.approve",
+                "reassign.reject",
+            ]
+            .map(String::from)
+            .to_vec(),
             accepted_kinds: vec!["piv".into()],
             challenge_seconds: 120,
             enrollment_code_hours: 24,
         }
+    }
+}
+
+/// Guarded exports (`[exports]`); the allowances are in `policies/limits.toml`.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExportsConfig {
+    /// An email domain the company controls (its mail server keeps what arrives):
+    /// fingerprint seeds get addresses there. Unset: seeds carry no email.
+    pub seed_domain: Option<String>,
+    /// Phone numbers the company controls for seeds: `"+995322000100"` or ranges
+    /// `"+995322000100..+995322000199"`. Empty: seeds carry no phone.
+    pub seed_phones: Vec<String>,
+    /// Seed records planted in every export file.
+    pub seeds_per_export: usize,
+    /// Hours a ready export's file can be downloaded; then it is deleted (the
+    /// record stays).
+    pub file_hours: i64,
+    /// Rows one export can hold at most, approved or not.
+    pub max_rows: usize,
+}
+
+impl Default for ExportsConfig {
+    fn default() -> Self {
+        ExportsConfig {
+            seed_domain: None,
+            seed_phones: Vec::new(),
+            seeds_per_export: 2,
+            file_hours: 24,
+            max_rows: 50_000,
+        }
+    }
+}
+
+impl ExportsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(d) = &self.seed_domain {
+            let ok = d.contains('.')
+                && !d.starts_with(['.', '-'])
+                && d.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+            if !ok {
+                return Err(ConfigError::Invalid(format!(
+                    "exports.seed_domain: `{d}` is not a domain name"
+                )));
+            }
+        }
+        crate::exports::seeds::PhonePool::parse(&self.seed_phones)
+            .map_err(|e| ConfigError::Invalid(format!("exports.seed_phones: {e}")))?;
+        if !(0..=20).contains(&self.seeds_per_export) {
+            return Err(ConfigError::Invalid(
+                "exports.seeds_per_export must be between 0 and 20".into(),
+            ));
+        }
+        if self.file_hours < 1 || self.max_rows < 1 {
+            return Err(ConfigError::Invalid(
+                "exports.file_hours and exports.max_rows must be at least 1".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -426,6 +496,7 @@ impl Config {
         }
         self.validate_keys()?;
         self.validate_audit()?;
+        self.exports.validate()?;
         if let Some(region) = &self.crm.default_phone_region
             && region.parse::<phonenumber::country::Id>().is_err()
         {

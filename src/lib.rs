@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod crm;
 pub mod demo;
+pub mod exports;
 pub mod files;
 pub mod i18n;
 pub mod identity;

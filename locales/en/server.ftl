@@ -57,3 +57,12 @@ invalid-period-order = the end of the period is before its start
 invalid-period-too-long = a period covers at most { $max } days
 invalid-time = use a date (2026-11-22) or a time (2026-11-22T09:30:00Z)
 last-owner = the last active owner cannot be disabled: make another user an owner first
+
+## Data-loss controls
+invalid-export-object = only clients can be exported
+invalid-export-state = use ready, pending, rejected or expired
+invalid-base64 = is not base64
+invalid-trace-clue = give one of email, phone or file_base64
+not-allowed-approve-own = nobody approves or rejects their own request
+invalid-reassign-count = name 1 to { $max } clients
+invalid-owner-use-reassign = the owner changes only through a reassignment (POST /api/v1/reassignments, with a reason)

@@ -47,6 +47,13 @@ impl Cleared {
         self.0
     }
 
+    /// The requester of an export or bulk move that an owner approved with a
+    /// fresh proof: the approval stands in for the requester's absent session,
+    /// and the work runs within the requester's own scope.
+    pub(super) fn on_approval(requester: Actor) -> Cleared {
+        Cleared(requester)
+    }
+
     /// Only for the benchmark's baseline routes, which skip every check by design.
     #[cfg(feature = "bench")]
     pub(super) fn unchecked(actor: Actor) -> Cleared {

@@ -130,6 +130,8 @@ pub struct Gate {
     intake_owner: Option<String>,
     audit: AuditLog,
     keys: Arc<KeyRules>,
+    /// Data-loss rules: allowances, fingerprint seeds (`gate_exports`).
+    guard: Arc<crate::exports::GuardRules>,
 }
 
 impl Gate {
@@ -149,6 +151,7 @@ impl Gate {
             intake_owner,
             audit,
             keys: Arc::new(KeyRules::default()),
+            guard: Arc::new(crate::exports::GuardRules::default()),
         }
     }
 
@@ -246,14 +249,24 @@ impl Gate {
                     Mode::Write => write_tx(conn, |conn| -> Result<Touched<T>, Failure> {
                         let t = f(conn, ctx, &scope)?;
                         let ev = success_event(event, &scope, &t);
-                        audit::record(conn, &env, &tx_meta, &ev).map_err(Failure::Audit)?;
+                        // Recorded with the decoy tripwire (gate_alerts).
+                        gate_alerts::record_watched(conn, &env, &tx_meta, &ev)
+                            .map_err(Failure::Audit)?;
                         Ok(t)
                     }),
                 };
                 Ok::<_, GateError>(match outcome {
                     Ok(t) => {
-                        let pending =
+                        let mut pending =
                             (mode == Mode::Read).then(|| success_event(event, &scope, &t));
+                        // A read that touched a decoy is recorded at once, with its alert.
+                        if let Some(ev) = &pending {
+                            match gate_alerts::read_tripped(conn, &env, &tx_meta, ev) {
+                                Ok(true) => pending = None,
+                                Ok(false) => {}
+                                Err(e) => return Ok((Err(GateError::AuditUnavailable(e)), None)),
+                            }
+                        }
                         (Ok(t.value), pending)
                     }
                     Err(Failure::Audit(e)) => (Err(GateError::AuditUnavailable(e)), None),
@@ -395,6 +408,14 @@ impl Gate {
             "client.update",
             Some(id.clone()),
             move |conn, ctx, scope| {
+                // Owners change only through reassignments (a reason, limits,
+                // approval and alerts: gate_reassign), never as a field edit.
+                if patch.owner_id.is_some() {
+                    return Err(CrmError::invalid(
+                        "owner_id",
+                        Msg::new("invalid-owner-use-reassign"),
+                    ));
+                }
                 let (client, changes) = clients::update(conn, ctx, scope, &id, &patch)?;
                 let mut detail = serde_json::to_value(&changes).unwrap_or_default();
                 detail["values"] = values.changes(&changes.personal);
@@ -949,3 +970,14 @@ fn bad_input(e: views::BadInput) -> GateError {
         msg,
     }
 }
+
+// Data-loss controls: exports, alerts and decoys, reassignments.
+#[path = "gate_alerts.rs"]
+mod gate_alerts;
+#[path = "gate_exports.rs"]
+mod gate_exports;
+#[path = "gate_reassign.rs"]
+mod gate_reassign;
+pub use gate_alerts::{Decoy, EvidenceEvent, NewDecoy};
+pub use gate_exports::console_trace;
+pub use gate_reassign::{ReassignOutcome, ReassignRequest};

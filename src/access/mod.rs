@@ -14,7 +14,7 @@ pub mod scope;
 
 pub use admin::AdminGate;
 pub use clearance::{Cleared, KeyRules, Refusal};
-pub use gate::{Gate, GateError};
+pub use gate::{Decoy, Gate, GateError, NewDecoy, ReassignOutcome, ReassignRequest, console_trace};
 pub use policy::{Action, Object, Policy, Reach};
 pub use scope::{Filter, Scope};
 

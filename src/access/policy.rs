@@ -18,6 +18,12 @@ pub enum Object {
     Users,
     /// The audit log (owner's views and exports of it).
     Audit,
+    /// Exports and bulk reassignments beyond an allowance, waiting for an owner.
+    Approvals,
+    /// Alerts raised by the data-loss controls.
+    Alerts,
+    /// Decoy clients (and the export records, seeds and traces around them).
+    Decoys,
 }
 
 impl Object {
@@ -28,6 +34,9 @@ impl Object {
             Object::Statuses => "statuses",
             Object::Users => "users",
             Object::Audit => "audit",
+            Object::Approvals => "approvals",
+            Object::Alerts => "alerts",
+            Object::Decoys => "decoys",
         }
     }
 }
@@ -43,6 +52,8 @@ pub enum Action {
     Write,
     Manage,
     Export,
+    Approve,
+    Reassign,
 }
 
 impl Action {
@@ -57,6 +68,8 @@ impl Action {
             Action::Write => "write",
             Action::Manage => "manage",
             Action::Export => "export",
+            Action::Approve => "approve",
+            Action::Reassign => "reassign",
         }
     }
 }

@@ -92,7 +92,7 @@ pub fn touch(action: &str, outcome: &str, detail: &serde_json::Value) -> Touch {
     if action == "client.reassign" || (action == "client.update" && !detail["owner"].is_null()) {
         return Touch::Reassigned;
     }
-    if action.ends_with(".export") {
+    if action.ends_with(".export") || action == "export.ready" {
         return Touch::Exported;
     }
     if READ_ACTIONS.contains(&action) {

@@ -320,7 +320,8 @@ pub fn list(
     if deleted {
         require(scope, Object::Client, &[Action::Restore])?;
     } else {
-        require(scope, Object::Client, &[Action::List])?;
+        // An export walks the same scoped pages as the list (crm::export).
+        require(scope, Object::Client, &[Action::List, Action::Export])?;
     }
     let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
     if let Some(text) = query.q.as_deref()

@@ -55,3 +55,5 @@ impl From<crate::clock::EntropyError> for CrmError {
         CrmError::Internal(e.to_string())
     }
 }
+pub mod export;
+pub mod reassign;

@@ -121,7 +121,7 @@ fn blank_row(
 }
 
 /// Entries the system writes itself (creation, status and owner changes, deletes).
-pub(super) fn append_system(
+pub(crate) fn append_system(
     conn: &mut DbConn,
     env: &Env,
     client_id: &str,

@@ -307,3 +307,85 @@ diesel::allow_tables_to_appear_in_same_query!(
     job_runs,
     alerts,
 );
+
+// Data-loss controls (exports, seeds, decoys, reassignments).
+
+diesel::table! {
+    exports (id) {
+        id -> Text,
+        requested_by -> Text,
+        requested_role -> Text,
+        requested_at -> Timestamp,
+        object -> Text,
+        format -> Text,
+        filter -> Text,
+        reason -> Nullable<Text>,
+        state -> Text,
+        row_count -> Integer,
+        seed_count -> Integer,
+        over_allowance -> Nullable<Text>,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        decision_comment -> Nullable<Text>,
+        file_sha256 -> Nullable<Text>,
+        file_bytes -> Nullable<BigInt>,
+        ready_at -> Nullable<Timestamp>,
+        expires_at -> Nullable<Timestamp>,
+        downloads -> Integer,
+    }
+}
+
+diesel::table! {
+    export_files (export_id) {
+        export_id -> Text,
+        content -> Binary,
+    }
+}
+
+diesel::table! {
+    export_seeds (id) {
+        id -> Text,
+        export_id -> Text,
+        name -> Text,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    decoys (client_id) {
+        client_id -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    reassignments (id) {
+        id -> Text,
+        client_id -> Text,
+        from_owner -> Nullable<Text>,
+        to_owner -> Text,
+        by_user -> Text,
+        at -> Timestamp,
+        reason -> Text,
+        request_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    reassign_requests (id) {
+        id -> Text,
+        requested_by -> Text,
+        requested_at -> Timestamp,
+        client_ids -> Text,
+        to_owner -> Text,
+        reason -> Text,
+        state -> Text,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        decision_comment -> Nullable<Text>,
+    }
+}

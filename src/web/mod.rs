@@ -99,7 +99,10 @@ impl AppState {
             config.intake.default_owner.clone(),
             audit.clone(),
         )
-        .with_key_rules(KeyRules::from_config(&config.keys));
+        .with_key_rules(KeyRules::from_config(&config.keys))
+        .with_guard_rules(
+            crate::exports::GuardRules::from_config(&config).map_err(ServeError::Setup)?,
+        );
         let admin = AdminGate::new(
             store.clone(),
             gate.policy().clone(),

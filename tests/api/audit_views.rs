@@ -67,7 +67,10 @@ async fn owner_sees_who_viewed_changed_and_reassigned_a_client() {
     );
     // The owner moves the client to a colleague.
     let (st, _) = boss
-        .patch(&format!("/api/v1/clients/{id}"), json!({"owner_id": gio}))
+        .post(
+            "/api/v1/reassignments",
+            json!({"client_ids": [id], "to_owner": gio, "reason": "eka moved to the south"}),
+        )
         .await;
     assert_eq!(st, StatusCode::OK);
 

@@ -143,36 +143,40 @@ async fn sales_cannot_move_clients_to_themselves_or_away() {
         .create_client(json!({"name": "My client", "owner_id": n1}))
         .await;
     let sales = s.login("sales.n1").await;
-    // Taking a colleague's client: it is invisible, so 404.
+    let reassign = |ids: &[&String], to: &str| json!({"client_ids": ids, "to_owner": to, "reason": "territory change"});
+    // Taking a colleague's client: sales staff move nothing.
     let (st, _) = sales
-        .patch(
-            &format!("/api/v1/clients/{theirs}"),
-            json!({"owner_id": n1}),
-        )
+        .post("/api/v1/reassignments", reassign(&[&theirs], &n1))
         .await;
-    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert_eq!(st, StatusCode::FORBIDDEN);
     // Creating a client owned by someone else, or giving one away: refused.
     let (st, _) = sales
         .post("/api/v1/clients", json!({"name": "x", "owner_id": n2}))
         .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     let (st, _) = sales
-        .patch(&format!("/api/v1/clients/{mine}"), json!({"owner_id": n2}))
+        .post("/api/v1/reassignments", reassign(&[&mine], &n2))
         .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
+    // An owner is never changed as a field edit (a reassignment needs a reason).
+    let (st, body) = sales
+        .patch(&format!("/api/v1/clients/{mine}"), json!({"owner_id": n2}))
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "owner_id");
     // A manager reassigns within the team, not outside it.
     let manager = s.login("manager.n").await;
     let (st, body) = manager
-        .patch(&format!("/api/v1/clients/{mine}"), json!({"owner_id": n2}))
+        .post("/api/v1/reassignments", reassign(&[&mine], &n2))
         .await;
     assert_eq!(st, StatusCode::OK, "{body}");
-    assert_eq!(body["owner"]["id"], n2.as_str());
+    assert_eq!(body["moved"][0]["to"], n2.as_str());
     let (st, _) = manager
-        .patch(&format!("/api/v1/clients/{mine}"), json!({"owner_id": s1}))
+        .post("/api/v1/reassignments", reassign(&[&mine], &s1))
         .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     let (st, _) = manager
-        .patch(&format!("/api/v1/clients/{mine}"), json!({"owner_id": mgr}))
+        .post("/api/v1/reassignments", reassign(&[&mine], &mgr))
         .await;
     assert_eq!(st, StatusCode::OK);
     // The owner change is on the timeline and in the audit log.
@@ -185,7 +189,7 @@ async fn sales_cannot_move_clients_to_themselves_or_away() {
             .any(|e| e["kind"] == "owner_change")
     );
     assert!(
-        s.audit("client.update")
+        s.audit("client.reassign")
             .iter()
             .any(|e| e.outcome == "denied")
     );

@@ -13,6 +13,7 @@ mod authz;
 mod bad_input;
 mod cli;
 mod clients;
+mod exports;
 mod intake;
 mod keys;
 mod scope_property;

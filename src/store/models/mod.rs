@@ -2,6 +2,7 @@
 
 pub mod audit_events;
 pub mod clients;
+pub mod exports;
 pub mod hardware_keys;
 pub mod sessions;
 pub mod teams;

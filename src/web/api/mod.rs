@@ -1,11 +1,14 @@
 //! The JSON API under `/api/v1`, one file per resource.
 
+pub mod alerts;
 pub mod audit;
 pub mod clients;
+pub mod exports;
 pub mod health;
 pub mod intake;
 pub mod keys;
 pub mod openapi;
+pub mod reassign;
 pub mod session;
 pub mod statuses;
 pub mod users;
@@ -23,6 +26,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(statuses::configure)
                 .configure(keys::configure)
                 .configure(users::configure)
-                .configure(openapi::configure),
+                .configure(openapi::configure)
+                .configure(exports::configure)
+                .configure(alerts::configure)
+                .configure(reassign::configure),
         );
 }

@@ -4,6 +4,7 @@
 pub mod admin_keys;
 pub mod audit;
 pub mod clients;
+pub mod control;
 pub mod keys;
 pub mod login;
 
@@ -23,7 +24,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(clients::configure)
         .configure(keys::configure)
         .configure(admin_keys::configure)
-        .configure(audit::configure);
+        .configure(audit::configure)
+        .configure(control::configure);
 }
 
 const APP_CSS: &str = include_str!("../../../static/app.css");
