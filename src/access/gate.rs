@@ -949,3 +949,7 @@ fn bad_input(e: views::BadInput) -> GateError {
         msg,
     }
 }
+
+// Deals, tasks and notifications: their own `impl Gate` block.
+#[path = "gate_work.rs"]
+mod gate_work;

@@ -18,6 +18,12 @@ pub enum Object {
     Users,
     /// The audit log (owner's views and exports of it).
     Audit,
+    /// Deals; a deal is reached through its client's owner and team.
+    Deal,
+    /// The pipeline's list of stages.
+    DealStages,
+    /// Tasks; a task is reached through its assignee and the assignee's team.
+    Task,
 }
 
 impl Object {
@@ -28,6 +34,9 @@ impl Object {
             Object::Statuses => "statuses",
             Object::Users => "users",
             Object::Audit => "audit",
+            Object::Deal => "deal",
+            Object::DealStages => "deal_stages",
+            Object::Task => "task",
         }
     }
 }

@@ -9,6 +9,9 @@ pub mod openapi;
 pub mod session;
 pub mod statuses;
 pub mod users;
+// Deals, tasks and notifications.
+pub mod deals;
+pub mod tasks;
 
 use actix_web::web;
 
@@ -23,6 +26,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(statuses::configure)
                 .configure(keys::configure)
                 .configure(users::configure)
-                .configure(openapi::configure),
+                .configure(openapi::configure)
+                .configure(deals::configure)
+                .configure(tasks::configure),
         );
 }

@@ -6,6 +6,9 @@ pub mod audit;
 pub mod clients;
 pub mod keys;
 pub mod login;
+// Deals, tasks, "my day".
+pub mod my_day;
+pub mod pipeline;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -23,7 +26,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(clients::configure)
         .configure(keys::configure)
         .configure(admin_keys::configure)
-        .configure(audit::configure);
+        .configure(audit::configure)
+        .configure(pipeline::configure)
+        .configure(my_day::configure);
 }
 
 const APP_CSS: &str = include_str!("../../../static/app.css");
