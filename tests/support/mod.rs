@@ -128,6 +128,8 @@ pub struct Options {
     pub max_failures_per_ip: i32,
     /// Overrides for `[keys]`.
     pub keys: Option<holdfast::config::KeysConfig>,
+    /// Last changes to the configuration before the server starts.
+    pub tweak: Option<fn(&mut Config)>,
 }
 
 impl Default for Options {
@@ -140,6 +142,7 @@ impl Default for Options {
             max_failures_per_account: 5,
             max_failures_per_ip: 30,
             keys: None,
+            tweak: None,
         }
     }
 }
@@ -175,6 +178,9 @@ impl TestServer {
         std::fs::create_dir_all(&trust_dir).expect("trust dir");
         std::fs::write(trust_dir.join("test-root.pem"), &piv_root.pem).expect("trust root");
         config.keys.trust_dir = Some(trust_dir);
+        if let Some(tweak) = opts.tweak {
+            tweak(&mut config);
+        }
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         config.server.listen = listener.local_addr().expect("addr");
         let store = Store::open(&config.database_url(), 4).expect("open store");

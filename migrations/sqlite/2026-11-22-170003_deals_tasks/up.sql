@@ -78,7 +78,8 @@ CREATE TABLE notifications (
     email_attempts INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX notifications_user ON notifications(user_id, created_at);
-CREATE UNIQUE INDEX notifications_once ON notifications(task_id, kind, user_id);
+-- Not unique: a rescheduled task is reminded again (reminded_at guards each round).
+CREATE INDEX notifications_task ON notifications(task_id, kind, user_id);
 CREATE INDEX notifications_outbox ON notifications(emailed_at, email_attempts);
 
 -- Where a user wants reminders e-mailed (set by the user).
