@@ -237,6 +237,36 @@ diesel::table! {
 }
 
 diesel::table! {
+    job_runs (job, slot) {
+        job -> Text,
+        slot -> Timestamp,
+        node -> Text,
+        claimed_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        ok -> Nullable<Bool>,
+        note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    alerts (id) {
+        id -> Text,
+        kind -> Text,
+        severity -> Text,
+        audience -> Text,
+        subject_user -> Nullable<Text>,
+        summary -> Text,
+        detail -> Text,
+        evidence -> Text,
+        dedupe_key -> Nullable<Text>,
+        raised_at -> Timestamp,
+        acknowledged_at -> Nullable<Timestamp>,
+        acknowledged_by -> Nullable<Text>,
+        ack_comment -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     deal_stages (code) {
         code -> Text,
         label -> Text,
@@ -327,6 +357,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     key_enrollment_codes,
     key_challenges,
     session_elevations,
+    job_runs,
+    alerts,
     deal_stages,
     deal_stage_changes,
     tasks,

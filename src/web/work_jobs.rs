@@ -14,43 +14,7 @@ use crate::clock::Env;
 use crate::config::Config;
 use crate::crm::notifications::{RunReport, RunSettings};
 use crate::mailer::Mailer;
-use crate::store::Store;
-
-// TEMPORARY until the lead's `store::lease` lands on main (then: use crate::store::lease).
-mod lease {
-    use chrono::{DateTime, Utc};
-
-    use crate::store::{DbConn, StoreError};
-
-    pub fn claim_run(
-        _: &mut DbConn,
-        _: &str,
-        _: DateTime<Utc>,
-        _: &str,
-        _: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        Ok(true)
-    }
-
-    pub fn finish_run(
-        _: &mut DbConn,
-        _: &str,
-        _: DateTime<Utc>,
-        _: bool,
-        _: &str,
-        _: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        Ok(())
-    }
-
-    pub fn slot_of(now: DateTime<Utc>, _: chrono::Duration) -> DateTime<Utc> {
-        now
-    }
-
-    pub fn node_name() -> String {
-        format!("node-{}", std::process::id())
-    }
-}
+use crate::store::{Store, lease};
 
 pub const JOB: &str = "task-reminders";
 
