@@ -616,6 +616,7 @@ pub fn pipeline(
 // ---------------------------------------------------------------------------
 // Writing
 
+#[allow(clippy::too_many_arguments)]
 fn record_change(
     conn: &mut DbConn,
     ctx: Ctx<'_>,

@@ -19,6 +19,9 @@ use crate::store::DbConn;
 use crate::store::models::work::TaskRow;
 use crate::store::schema::{clients, deals, tasks};
 
+/// Id → name (or title).
+type Names = HashMap<String, String>;
+
 const TITLE_MAX: usize = 200;
 const NOTES_MAX: usize = 5000;
 
@@ -181,11 +184,7 @@ fn load_in_scope(conn: &mut DbConn, scope: &Scope, id: &str) -> Result<TaskRow, 
 }
 
 /// Names of the linked client and deal, where the scope reaches the client.
-fn links(
-    conn: &mut DbConn,
-    scope: &Scope,
-    rows: &[TaskRow],
-) -> Result<(HashMap<String, String>, HashMap<String, String>), CrmError> {
+fn links(conn: &mut DbConn, scope: &Scope, rows: &[TaskRow]) -> Result<(Names, Names), CrmError> {
     let client_ids: Vec<String> = rows.iter().filter_map(|r| r.client_id.clone()).collect();
     let mut client_names = HashMap::new();
     if !client_ids.is_empty() {

@@ -38,12 +38,12 @@ pub struct ClientRef {
     pub name: Option<String>,
 }
 
+/// A live client's owner, team and name.
+pub(super) type Holder = (Option<String>, Option<String>, String);
+
 /// The holder of a live client: (owner, team, name); `None` when there is no
 /// such client or it is deleted.
-pub(super) fn client_holder(
-    conn: &mut DbConn,
-    id: &str,
-) -> Result<Option<(Option<String>, Option<String>, String)>, CrmError> {
+pub(super) fn client_holder(conn: &mut DbConn, id: &str) -> Result<Option<Holder>, CrmError> {
     if uuid::Uuid::parse_str(id).is_err() {
         return Ok(None);
     }
