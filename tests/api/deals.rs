@@ -432,3 +432,32 @@ async fn owners_edit_the_stages_in_any_script_and_it_is_audited() {
             .any(|s| s["code"] == code && s["label"] == "მოლაპარაკება (ხელშეკრულება)")
     );
 }
+
+#[tokio::test]
+async fn openapi_describes_deals_tasks_and_notifications() {
+    let s = TestServer::start();
+    let (st, doc) = s.client().get("/api/v1/openapi.json").await;
+    assert_eq!(st, StatusCode::OK);
+    for (path, methods) in [
+        ("/deals", &["get", "post"][..]),
+        ("/deals/{id}", &["get", "patch"][..]),
+        ("/deals/{id}/stage", &["post"][..]),
+        ("/deals/{id}/history", &["get"][..]),
+        ("/pipeline", &["get"][..]),
+        ("/deal-stages/{code}", &["put"][..]),
+        ("/tasks", &["get", "post"][..]),
+        ("/tasks/{id}", &["get", "patch"][..]),
+        ("/notifications", &["get"][..]),
+        ("/notifications/settings", &["get", "put"][..]),
+    ] {
+        for m in methods {
+            assert!(
+                doc["paths"][path][m].is_object(),
+                "{m} {path} not described"
+            );
+        }
+    }
+    for schema in ["WorkDeal", "Pipeline", "Task", "Inbox"] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
+    }
+}

@@ -466,3 +466,45 @@ async fn my_day_and_the_call_back_button() {
     );
     assert!(html.contains("id=\"overdue-count\">1<"), "one overdue task");
 }
+
+#[tokio::test]
+async fn the_server_runs_the_reminders_on_its_schedule() {
+    fn every_second(c: &mut Config) {
+        c.tasks.reminder_schedule = "* * * * * *".into();
+    }
+    let s = TestServer::start_with(Options {
+        tweak: Some(every_second),
+        ..Options::default()
+    });
+    s.add_user("sales.n1", Role::Sales, Some("north"));
+    let c = s.login("sales.n1").await;
+    let (st, _) = c
+        .post(
+            "/api/v1/tasks",
+            json!({"title": "Was due a minute ago", "due_at": at(&s.env, -Duration::minutes(1))}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    // This waits for the real scheduler (the wiring under test), not for time.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if inbox(&c).await["unread"] == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no reminder from the scheduler"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let runs: i64 = {
+        use diesel::prelude::*;
+        let mut conn = s.store.conn().unwrap();
+        holdfast::store::schema::job_runs::table
+            .filter(holdfast::store::schema::job_runs::job.eq("task-reminders"))
+            .count()
+            .get_result(&mut conn)
+            .unwrap()
+    };
+    assert!(runs >= 1, "each firing claims its slot");
+}

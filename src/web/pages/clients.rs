@@ -1489,7 +1489,11 @@ mod tests {
     /// in the English file (a missing key would show up as the key itself).
     #[test]
     fn every_key_is_translated() {
-        let ftl = include_str!("../../../locales/en/main.ftl");
+        let ftl = concat!(
+            include_str!("../../../locales/en/main.ftl"),
+            "\n",
+            include_str!("../../../locales/en/work.ftl")
+        );
         let defined: std::collections::HashSet<&str> = ftl
             .lines()
             .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim()))

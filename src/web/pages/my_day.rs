@@ -420,6 +420,53 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_key_of_the_work_pages_is_translated() {
+        let ftl = concat!(
+            include_str!("../../../locales/en/main.ftl"),
+            "\n",
+            include_str!("../../../locales/en/server.ftl"),
+            "\n",
+            include_str!("../../../locales/en/work.ftl")
+        );
+        let defined: std::collections::HashSet<&str> = ftl
+            .lines()
+            .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim()))
+            .collect();
+        let sources = [
+            include_str!("my_day.rs"),
+            include_str!("pipeline.rs"),
+            include_str!("../../../templates/my_day.html"),
+            include_str!("../../../templates/task_line.html"),
+            include_str!("../../../templates/pipeline.html"),
+            include_str!("../../../templates/deal.html"),
+            include_str!("../../../templates/deal_form.html"),
+            include_str!("../../../src/crm/work.rs"),
+            include_str!("../../../src/crm/deals.rs"),
+            include_str!("../../../src/crm/tasks.rs"),
+        ];
+        let mut missing = vec![];
+        for src in sources {
+            for opener in [".t(\"", ".t1(\"", "Msg::new(\""] {
+                for (i, _) in src.match_indices(opener) {
+                    let rest = &src[i + opener.len()..];
+                    let Some(end) = rest.find('"') else { continue };
+                    let key = &rest[..end];
+                    let is_key = key
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+                    if is_key && !key.ends_with('-') && !defined.contains(key) {
+                        missing.push(key.to_string());
+                    }
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "keys missing from the .ftl files: {missing:?}"
+        );
+    }
+
+    #[test]
     fn tomorrow_at_ten_is_in_the_readers_zone() {
         let now = Utc.with_ymd_and_hms(2026, 11, 22, 21, 30, 0).unwrap();
         let tbilisi: Tz = "Asia/Tbilisi".parse().unwrap();
