@@ -192,6 +192,7 @@ impl Gate {
     ) -> Result<Vec<Deal>, GateError> {
         let query = DealQuery {
             client_id: Some(client_id.to_string()),
+            limit: Some(crate::crm::types::MAX_PAGE),
             ..DealQuery::default()
         };
         Ok(self.list_deals(actor, meta, query).await?.items)
