@@ -930,6 +930,19 @@ async fn pipeline_drag(server: &Server, b: &Session, client_id: &str) -> anyhow:
         "created, qualified, lost: {} rows",
         rows.len()
     );
+
+    // The owner adds a stage named in Georgian; it becomes a column.
+    b.goto(&server.url("/pipeline")).await?;
+    b.wait_for("#new-stage-form").await?;
+    b.fill("#new-stage-code", "ხელშეკრულება").await?;
+    b.fill("#new-stage-label", "ხელშეკრულება").await?;
+    let submit = b.find("#new-stage-submit").await?;
+    b.click_and_wait(&submit).await?;
+    b.wait_for("#notice").await?;
+    ensure!(
+        b.exists(".pipeline-col[data-stage='ხელშეკრულება']").await?,
+        "the new stage is a column"
+    );
     Ok(())
 }
 

@@ -70,3 +70,16 @@ my-day-email = E-mail reminders to
 my-day-email-save = Save
 notification-reminder = Reminder
 notification-escalation = Overdue in your team
+
+stages-title = Stages of the pipeline
+stage-code = Code
+stage-label = Name
+stage-position = Order
+stage-kind = Kind
+stage-kind-open = Open
+stage-kind-won = Won
+stage-kind-lost = Lost
+stage-active = On the board
+stage-save = Save
+stage-add = Add a stage
+notice-stage-saved = Stage saved.

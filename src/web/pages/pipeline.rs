@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use super::clients::chrome;
 use super::{Chrome, render, see_other};
-use crate::access::GateError;
-use crate::crm::deals::{AmountInput, Deal, NewDeal, Stage, StageKind, StageMove};
+use crate::access::{Action, GateError, Object};
+use crate::crm::deals::{AmountInput, Deal, NewDeal, Stage, StageInput, StageKind, StageMove};
 use crate::i18n::Localizer;
 use crate::web::AppState;
 use crate::web::auth::{Authed, Lang, Meta};
@@ -19,6 +19,7 @@ use crate::web::error::ApiError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/pipeline", web::get().to(board))
+        .route("/pipeline/stages", web::post().to(save_stage))
         .route("/deals/{id}", web::get().to(deal_page))
         .route("/deals/{id}/stage", web::post().to(move_stage))
         .route("/clients/{id}/deals", web::post().to(create))
@@ -131,6 +132,17 @@ struct BoardPage {
     c: Chrome,
     columns: Vec<ColumnView>,
     notice: Option<String>,
+    /// Owners edit the stages below the board.
+    stages: Option<Vec<StageRow>>,
+    stage_error: Option<String>,
+}
+
+struct StageRow {
+    code: String,
+    label: String,
+    position: i32,
+    kind: &'static str,
+    active: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -167,6 +179,7 @@ fn card_view(t: &Localizer, stages: &[Stage], d: &Deal, err: Option<&MoveError>)
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn board_page(
     state: &AppState,
     authed: &Authed,
@@ -175,6 +188,7 @@ async fn board_page(
     status: StatusCode,
     notice: Option<String>,
     err: Option<MoveError>,
+    stage_error: Option<String>,
 ) -> Result<HttpResponse, ApiError> {
     let board = state.gate.pipeline(&authed.actor, &meta.0, None).await?;
     let stages = state.gate.deal_stages().await?;
@@ -199,9 +213,26 @@ async fn board_page(
                 .collect(),
         })
         .collect();
+    let stage_rows = state
+        .gate
+        .can(&authed.actor, Object::DealStages, Action::Update)
+        .then(|| {
+            stages
+                .iter()
+                .map(|s| StageRow {
+                    code: s.code.clone(),
+                    label: s.label.clone(),
+                    position: s.position,
+                    kind: s.kind.as_str(),
+                    active: s.active,
+                })
+                .collect()
+        });
     let page = BoardPage {
         columns,
         notice,
+        stages: stage_rows,
+        stage_error,
         c: chrome(state, t, authed),
     };
     render(status, &page)
@@ -214,8 +245,22 @@ async fn board(
     lang: Lang,
     params: web::Query<BoardParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let notice = (params.done == "moved").then(|| lang.0.t("notice-deal-moved"));
-    board_page(&state, &authed, &meta, lang.0, StatusCode::OK, notice, None).await
+    let notice = match params.done.as_str() {
+        "moved" => Some(lang.0.t("notice-deal-moved")),
+        "stage" => Some(lang.0.t("notice-stage-saved")),
+        _ => None,
+    };
+    board_page(
+        &state,
+        &authed,
+        &meta,
+        lang.0,
+        StatusCode::OK,
+        notice,
+        None,
+        None,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -253,7 +298,75 @@ async fn move_stage(
                 message: lang.0.msg(&msg),
                 reason: form.lost_reason,
             };
-            board_page(&state, &authed, &meta, lang.0, FORM_ERROR, None, Some(err)).await
+            board_page(
+                &state,
+                &authed,
+                &meta,
+                lang.0,
+                FORM_ERROR,
+                None,
+                Some(err),
+                None,
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct StageForm {
+    code: String,
+    label: String,
+    #[serde(default)]
+    position: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    active: String,
+}
+
+/// An owner adds or edits a stage (the gate checks the role and audits it).
+async fn save_stage(
+    state: web::Data<AppState>,
+    authed: Authed,
+    meta: Meta,
+    lang: Lang,
+    form: web::Form<StageForm>,
+) -> Result<HttpResponse, ApiError> {
+    let form = form.into_inner();
+    let kind = match form.kind.as_str() {
+        "won" => Some(StageKind::Won),
+        "lost" => Some(StageKind::Lost),
+        "open" => Some(StageKind::Open),
+        _ => None,
+    };
+    let input = StageInput {
+        label: form.label,
+        position: form.position.trim().parse().ok(),
+        kind,
+        active: Some(!form.active.is_empty()),
+    };
+    let code = form.code.trim().to_string();
+    match state
+        .gate
+        .upsert_deal_stage(&authed.actor, &meta.0, &code, input)
+        .await
+    {
+        Ok(_) => Ok(see_other("/pipeline?done=stage#stages")),
+        Err(GateError::Invalid { msg, .. }) => {
+            let message = lang.0.msg(&msg);
+            board_page(
+                &state,
+                &authed,
+                &meta,
+                lang.0,
+                FORM_ERROR,
+                None,
+                None,
+                Some(message),
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
