@@ -161,6 +161,11 @@ impl Signer {
         &self.public
     }
 
+    /// Signs another statement made with the same key (archive records).
+    pub fn sign_bytes(&self, message: &[u8]) -> Vec<u8> {
+        self.key.sign(message).as_ref().to_vec()
+    }
+
     pub fn sign(&self, seq: i64, head_hash: &[u8], at: NaiveDateTime) -> Checkpoint {
         let signature = self.key.sign(&message(seq, head_hash, at));
         Checkpoint {

@@ -267,6 +267,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_archives (last_seq) {
+        last_seq -> BigInt,
+        first_seq -> BigInt,
+        events -> BigInt,
+        first_prev_hash -> Binary,
+        last_hash -> Binary,
+        body_sha256 -> Binary,
+        file_name -> Text,
+        created_at -> Timestamp,
+        key_id -> Text,
+        signature -> Binary,
+    }
+}
+
+diesel::table! {
     deal_stages (code) {
         code -> Text,
         label -> Text,
@@ -353,6 +368,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     audit_head,
     audit_checkpoints,
+    audit_archives,
     hardware_keys,
     key_enrollment_codes,
     key_challenges,
