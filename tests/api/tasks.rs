@@ -455,6 +455,48 @@ async fn my_day_and_the_call_back_button() {
     assert_eq!(tbilisi.date_naive(), today.succ_opt().unwrap());
     assert!(due.with_timezone(&Utc) > s.env.now());
 
+    // The card's task form: a refused time comes back with what was typed.
+    let res = c
+        .raw(reqwest::Method::POST, &format!("/clients/{client}/tasks"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("title", "Встреча в офисе"),
+            ("due", "soon"),
+            ("priority", "high"),
+            ("tz", "Asia/Tbilisi"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("id=\"form-error\"") && html.contains("Встреча в офисе"),
+        "{html}"
+    );
+    let res = c
+        .raw(reqwest::Method::POST, &format!("/clients/{client}/tasks"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("title", "Встреча в офисе"),
+            ("due", "2030-01-02T09:30"),
+            ("priority", "high"),
+            ("tz", "Asia/Tbilisi"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    let (_, tasks) = c.get(&format!("/api/v1/tasks?client_id={client}")).await;
+    assert!(
+        tasks["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["due_at"] == "2030-01-02T05:30:00Z" && t["priority"] == "high"),
+        "09:30 in Tbilisi is 05:30 UTC: {tasks}"
+    );
+
     let res = c.raw(reqwest::Method::GET, "/my-day").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let html = res.text().await.unwrap();

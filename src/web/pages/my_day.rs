@@ -352,40 +352,68 @@ struct TaskForm {
     tz: String,
 }
 
-/// A task from the card's small form. A refused form comes back as an error
-/// page naming the field (the card keeps no task form state).
+#[derive(Template)]
+#[template(path = "task_form.html")]
+struct TaskFormPage {
+    c: Chrome,
+    action: String,
+    back: String,
+    title: String,
+    due: String,
+    priority: String,
+    tz: String,
+    field: String,
+    message: String,
+}
+
+/// A task from the card's small form. A refused form comes back with what was
+/// typed and the message.
 async fn new_task(
     state: web::Data<AppState>,
     authed: Authed,
     meta: Meta,
+    lang: Lang,
     id: web::Path<String>,
     form: web::Form<TaskForm>,
 ) -> Result<HttpResponse, ApiError> {
     let form = form.into_inner();
-    let local = NaiveDateTime::parse_from_str(form.due.trim(), "%Y-%m-%dT%H:%M").map_err(|_| {
-        ApiError::Invalid {
-            field: Some("due".into()),
-            msg: crate::i18n::Msg::new("invalid-datetime"),
-        }
-    })?;
+    let href = format!("/clients/{}", urlencoding::encode(&id));
+    let refused = |field: String, message: String, form: TaskForm, t: Localizer| TaskFormPage {
+        action: format!("{href}/tasks"),
+        back: href.clone(),
+        title: form.title,
+        due: form.due,
+        priority: form.priority,
+        tz: form.tz,
+        field,
+        message,
+        c: chrome(&state, t, &authed),
+    };
+    let Ok(local) = NaiveDateTime::parse_from_str(form.due.trim(), "%Y-%m-%dT%H:%M") else {
+        let message = lang.0.msg(&crate::i18n::Msg::new("invalid-datetime"));
+        return render(
+            StatusCode::OK,
+            &refused("due".into(), message, form, lang.0),
+        );
+    };
     let due = to_utc(zone(&state, &form.tz), local);
     let input = NewTask {
-        title: form.title,
+        title: form.title.clone(),
         notes: None,
         due_at: due.to_rfc3339(),
-        priority: Some(form.priority),
+        priority: Some(form.priority.clone()),
         assignee_id: None,
         client_id: Some(id.to_string()),
         deal_id: None,
     };
-    state
-        .gate
-        .create_task(&authed.actor, &meta.0, input)
-        .await?;
-    Ok(see_other(&format!(
-        "/clients/{}?done=task-added#tasks",
-        urlencoding::encode(&id)
-    )))
+    match state.gate.create_task(&authed.actor, &meta.0, input).await {
+        Ok(_) => Ok(see_other(&format!("{href}?done=task-added#tasks"))),
+        Err(GateError::Invalid { field, msg }) => {
+            let message = lang.0.msg(&msg);
+            render(StatusCode::OK, &refused(field, message, form, lang.0))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Whether the card offers task forms and shows its tasks.
@@ -440,6 +468,7 @@ mod tests {
             include_str!("../../../templates/pipeline.html"),
             include_str!("../../../templates/deal.html"),
             include_str!("../../../templates/deal_form.html"),
+            include_str!("../../../templates/task_form.html"),
             include_str!("../../../src/crm/work.rs"),
             include_str!("../../../src/crm/deals.rs"),
             include_str!("../../../src/crm/tasks.rs"),
