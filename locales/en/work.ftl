@@ -83,3 +83,5 @@ stage-active = On the board
 stage-save = Save
 stage-add = Add a stage
 notice-stage-saved = Stage saved.
+deal-edit = Edit the deal
+deal-save = Save the deal

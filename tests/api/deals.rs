@@ -349,6 +349,34 @@ async fn hostile_deal_input_gets_a_clear_error_and_changes_nothing() {
     let (st, exact) = c.post("/api/v1/deals", with("amount", json!(0.1))).await;
     assert_eq!(st, StatusCode::CREATED, "{exact}");
     assert_eq!(exact["amount"], "0.1");
+    // The deal page's edit form: a refused amount comes back with what was
+    // typed; a good one is saved.
+    let csrf = c.csrf.clone().unwrap();
+    let edit = |amount: &'static str| {
+        c.raw(reqwest::Method::POST, &format!("/deals/{id}"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("title", "Deal"),
+                ("amount", amount),
+                ("currency", "USD"),
+                ("expected_close", "2026-12-31"),
+            ])
+            .send()
+    };
+    let res = edit("12,50 $").await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("id=\"form-error\"") && html.contains("12,50 $"),
+        "{html}"
+    );
+    let (_, d) = c.get(&format!("/api/v1/deals/{id}")).await;
+    assert_eq!(d["deal"]["amount"], "10.5", "nothing changed");
+    let res = edit("12.75").await.unwrap();
+    assert!(res.status().is_success());
+    let (_, d) = c.get(&format!("/api/v1/deals/{id}")).await;
+    assert_eq!(d["deal"]["amount"], "12.75");
+
     // Not a deal id at all: 404, never a database error.
     let (st, _) = c.get("/api/v1/deals/1%20OR%201=1").await;
     assert_eq!(st, StatusCode::NOT_FOUND);

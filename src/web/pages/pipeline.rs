@@ -11,7 +11,9 @@ use serde::Deserialize;
 use super::clients::chrome;
 use super::{Chrome, render, see_other};
 use crate::access::{Action, GateError, Object};
-use crate::crm::deals::{AmountInput, Deal, NewDeal, Stage, StageInput, StageKind, StageMove};
+use crate::crm::deals::{
+    AmountInput, Deal, DealPatch, NewDeal, Stage, StageInput, StageKind, StageMove,
+};
 use crate::i18n::Localizer;
 use crate::web::AppState;
 use crate::web::auth::{Authed, Lang, Meta};
@@ -20,7 +22,11 @@ use crate::web::error::ApiError;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/pipeline", web::get().to(board))
         .route("/pipeline/stages", web::post().to(save_stage))
-        .route("/deals/{id}", web::get().to(deal_page))
+        .service(
+            web::resource("/deals/{id}")
+                .route(web::get().to(deal_page))
+                .route(web::post().to(save_deal)),
+        )
         .route("/deals/{id}/stage", web::post().to(move_stage))
         .route("/clients/{id}/deals", web::post().to(create))
         .route("/static/work.js", web::get().to(js))
@@ -385,6 +391,10 @@ struct ChangeView {
 struct DealPage {
     c: Chrome,
     card: CardView,
+    /// The edit form: what the deal holds, or what was typed when refused.
+    edit: DealForm,
+    edit_field: String,
+    edit_error: Option<String>,
     stage: String,
     history: Vec<ChangeView>,
     notice: Option<String>,
@@ -398,8 +408,25 @@ async fn deal_page(
     id: web::Path<String>,
     params: web::Query<BoardParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let t = lang.0;
-    let detail = state.gate.deal(&authed.actor, &meta.0, &id).await?;
+    let notice = match params.done.as_str() {
+        "moved" => Some(lang.0.t("notice-deal-moved")),
+        "saved" => Some(lang.0.t("notice-saved")),
+        _ => None,
+    };
+    show_deal(&state, &authed, &meta, lang.0, &id, notice, None).await
+}
+
+/// The deal page; `refused` is a failed edit: what was typed, the field, the message.
+async fn show_deal(
+    state: &AppState,
+    authed: &Authed,
+    meta: &Meta,
+    t: Localizer,
+    id: &str,
+    notice: Option<String>,
+    refused: Option<(DealForm, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let detail = state.gate.deal(&authed.actor, &meta.0, id).await?;
     let stages = state.gate.deal_stages().await?;
     let label_of = |code: &str| {
         stages
@@ -419,15 +446,81 @@ async fn deal_page(
             by: h.by.as_ref().map(|u| u.name.clone()),
         })
         .collect();
-    let notice = (params.done == "moved").then(|| t.t("notice-deal-moved"));
+    let d = &detail.deal;
+    let (edit, edit_field, edit_error) = match refused {
+        Some((form, field, message)) => (form, field, Some(message)),
+        None => (
+            DealForm {
+                title: d.title.clone(),
+                amount: d.amount.to_string(),
+                currency: d.currency.clone(),
+                expected_close: d
+                    .expected_close
+                    .map(|x| x.format("%Y-%m-%d").to_string())
+                    .unwrap_or_default(),
+            },
+            String::new(),
+            None,
+        ),
+    };
     let page = DealPage {
+        edit,
+        edit_field,
+        edit_error,
         stage: label_of(&detail.deal.stage),
         card: card_view(&t, &stages, &detail.deal, None),
         history,
         notice,
-        c: chrome(&state, t, &authed),
+        c: chrome(state, t, authed),
     };
     render(StatusCode::OK, &page)
+}
+
+/// The deal page's edit form: only the fields that changed are sent.
+async fn save_deal(
+    state: web::Data<AppState>,
+    authed: Authed,
+    meta: Meta,
+    lang: Lang,
+    id: web::Path<String>,
+    form: web::Form<DealForm>,
+) -> Result<HttpResponse, ApiError> {
+    let form = form.into_inner();
+    let current = state.gate.deal(&authed.actor, &meta.0, &id).await?.deal;
+    let close = current
+        .expected_close
+        .map(|x| x.format("%Y-%m-%d").to_string())
+        .unwrap_or_default();
+    let patch = DealPatch {
+        title: (form.title != current.title).then(|| form.title.clone()),
+        amount: (form.amount.trim() != current.amount.to_string())
+            .then(|| AmountInput::Text(form.amount.clone())),
+        currency: (form.currency.trim() != current.currency).then(|| form.currency.clone()),
+        expected_close: (form.expected_close.trim() != close)
+            .then(|| Some(form.expected_close.clone()).filter(|s| !s.trim().is_empty())),
+        ..DealPatch::default()
+    };
+    match state
+        .gate
+        .update_deal(&authed.actor, &meta.0, &id, patch)
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("{}?done=saved", deal_href(&id)))),
+        Err(GateError::Invalid { field, msg }) => {
+            let message = lang.0.msg(&msg);
+            show_deal(
+                &state,
+                &authed,
+                &meta,
+                lang.0,
+                &id,
+                None,
+                Some((form, field, message)),
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -451,6 +544,12 @@ struct DealFormPage {
     form: DealForm,
     field: String,
     message: String,
+}
+
+impl DealPage {
+    fn err(&self, field: &str) -> bool {
+        self.edit_field == field
+    }
 }
 
 impl DealFormPage {
