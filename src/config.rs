@@ -25,7 +25,7 @@ pub enum ConfigError {
 }
 
 /// The keys whose values are secrets, as environment names after `HOLDFAST_`.
-const SECRET_KEYS: &[&str] = &["DATABASE__URL", "INTAKE__CALL_SECRET"];
+const SECRET_KEYS: &[&str] = &["DATABASE__URL", "INTAKE__CALL_SECRET", "SMTP__PASSWORD"];
 
 #[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields, default)]
@@ -45,6 +45,9 @@ pub struct Config {
     pub audit: AuditConfig,
     pub keys: KeysConfig,
     pub exports: ExportsConfig,
+    pub tasks: TasksConfig,
+    /// Outgoing mail for reminders; unset: reminders are in-app only.
+    pub smtp: Option<SmtpConfig>,
 }
 
 impl Default for Config {
@@ -63,6 +66,8 @@ impl Default for Config {
             audit: AuditConfig::default(),
             keys: KeysConfig::default(),
             exports: ExportsConfig::default(),
+            tasks: TasksConfig::default(),
+            smtp: None,
         }
     }
 }
@@ -219,6 +224,10 @@ impl Default for IntakeConfig {
 pub struct CrmConfig {
     /// ISO 3166 region used for phone numbers written without a country code (e.g. "GE").
     pub default_phone_region: Option<String>,
+    /// The business's time zone (IANA name, e.g. "Asia/Tbilisi"): "tomorrow at
+    /// 10" and "today" on the pages mean this zone when the browser does not
+    /// say its own. Unset: UTC.
+    pub time_zone: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Clone, Default)]
@@ -275,6 +284,60 @@ impl Default for AuditConfig {
             verify_schedule: "0 30 3 * * *".into(),
         }
     }
+}
+
+/// Tasks and their reminders (`[tasks]`).
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct TasksConfig {
+    /// When the reminder run looks for due tasks (cron, six fields with seconds
+    /// first, UTC). Empty string: never (no reminders at all).
+    pub reminder_schedule: String,
+    /// Remind this many minutes before a task is due (0: at the due time).
+    pub remind_before_minutes: i64,
+    /// A task still open this many minutes after its due time is escalated to
+    /// the assignee's team lead (owners when the team has none).
+    pub escalate_after_minutes: i64,
+}
+
+impl Default for TasksConfig {
+    fn default() -> Self {
+        TasksConfig {
+            reminder_schedule: "0 * * * * *".into(),
+            remind_before_minutes: 0,
+            escalate_after_minutes: 120,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// Plain connection upgraded with STARTTLS, which is required (port 587).
+    #[default]
+    Starttls,
+    /// No encryption: only for a relay on the same host.
+    None,
+}
+
+/// Outgoing mail (`[smtp]`).
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub security: SmtpSecurity,
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Keep it out of the file: HOLDFAST_SMTP__PASSWORD_FILE.
+    #[serde(default)]
+    pub password: Option<SecretString>,
+    /// The sender, e.g. "Holdfast <crm@example.com>".
+    pub from: String,
 }
 
 /// Hardware keys for privileged access (`[keys]`).
@@ -497,6 +560,7 @@ impl Config {
         self.validate_keys()?;
         self.validate_audit()?;
         self.exports.validate()?;
+        self.validate_tasks()?;
         if let Some(region) = &self.crm.default_phone_region
             && region.parse::<phonenumber::country::Id>().is_err()
         {
@@ -505,6 +569,49 @@ impl Config {
             )));
         }
         Ok(())
+    }
+
+    fn validate_tasks(&self) -> Result<(), ConfigError> {
+        let t = &self.tasks;
+        if t.remind_before_minutes < 0 || t.escalate_after_minutes < 1 {
+            return Err(ConfigError::Invalid(
+                "tasks.remind_before_minutes must be 0 or more and tasks.escalate_after_minutes at least 1"
+                    .into(),
+            ));
+        }
+        if let Some(tz) = &self.crm.time_zone
+            && tz.parse::<chrono_tz::Tz>().is_err()
+        {
+            return Err(ConfigError::Invalid(format!(
+                "crm.time_zone: unknown time zone `{tz}` (an IANA name such as Asia/Tbilisi)"
+            )));
+        }
+        if let Some(smtp) = &self.smtp {
+            if smtp.host.trim().is_empty() {
+                return Err(ConfigError::Invalid("smtp.host must not be empty".into()));
+            }
+            if smtp.from.parse::<lettre::message::Mailbox>().is_err() {
+                return Err(ConfigError::Invalid(format!(
+                    "smtp.from: `{}` is not an e-mail address",
+                    smtp.from
+                )));
+            }
+            if smtp.password.is_some() && smtp.username.is_none() {
+                return Err(ConfigError::Invalid(
+                    "smtp.password needs smtp.username".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The business's time zone (UTC when unset).
+    pub fn time_zone(&self) -> chrono_tz::Tz {
+        self.crm
+            .time_zone
+            .as_deref()
+            .and_then(|tz| tz.parse().ok())
+            .unwrap_or(chrono_tz::UTC)
     }
 
     fn validate_audit(&self) -> Result<(), ConfigError> {

@@ -17,5 +17,6 @@ pub mod files;
 pub mod i18n;
 pub mod identity;
 pub mod keys;
+pub mod mailer;
 pub mod store;
 pub mod web;

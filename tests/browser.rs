@@ -110,6 +110,7 @@ async fn scenario(server: &Server, b: &Session) -> anyhow::Result<()> {
     pagination(server, b).await?;
     delete_and_restore(server, b, &id).await?;
     audit_pages(server, b, &id).await?;
+    pipeline_drag(server, b, &id).await?;
     csp_clean(b).await?;
     Ok(())
 }
@@ -807,6 +808,144 @@ async fn audit_pages(server: &Server, b: &Session, id: &str) -> anyhow::Result<(
 
 /// Nothing on these pages broke the Content-Security-Policy (no inline styles
 /// or scripts).
+/// Adds a deal on the card, then moves it on the pipeline board by dragging
+/// it (the board's script fills and sends the card's own form), and into
+/// "lost", which asks for the reason first. The deal page lists every move.
+async fn pipeline_drag(server: &Server, b: &Session, client_id: &str) -> anyhow::Result<()> {
+    b.goto(&server.url(&format!("/clients/{client_id}")))
+        .await?;
+    b.wait_for("#client-card").await?;
+    for (title, amount, currency) in [
+        ("ღვინის მიწოდება", "1500.50", "gel"),
+        ("Second", "200", "USD"),
+    ] {
+        let summary = b.find("#new-deal summary").await?;
+        b.click(&summary).await?;
+        b.fill("#deal-new-title", title).await?;
+        b.fill("#deal-new-amount", amount).await?;
+        b.fill("#deal-new-currency", currency).await?;
+        let submit = b.find("#deal-new-submit").await?;
+        b.click_and_wait(&submit).await?;
+        b.wait_for("#notice").await?;
+    }
+    let link = b.find("#deals a").await?;
+    let href = b
+        .attribute(&link, "href")
+        .await?
+        .ok_or_else(|| anyhow!("deal link without href"))?;
+    let deal_id = href
+        .rsplit('/')
+        .next()
+        .ok_or_else(|| anyhow!("deal href {href}"))?
+        .to_string();
+    // The newest deal ("Second") is listed first; find ours by its title.
+    let mut ours = None;
+    for a in b.find_all("#deals a").await? {
+        if b.text(&a).await? == "ღვინის მიწოდება" {
+            ours = b.attribute(&a, "href").await?;
+        }
+    }
+    let ours = ours.ok_or_else(|| anyhow!("the new deal is not on the card"))?;
+    let id = ours.rsplit('/').next().unwrap_or(&deal_id).to_string();
+
+    let nav = b.find("#nav-pipeline").await?;
+    b.click_and_wait(&nav).await?;
+    b.wait_for("#pipeline").await?;
+    let card = format!("#deal-{id}");
+    ensure!(
+        b.exists(&format!(".pipeline-col[data-stage='new'] {card}"))
+            .await?,
+        "a new deal starts in the first stage"
+    );
+    let totals = b
+        .text_content(".pipeline-col[data-stage='new'] .stage-totals")
+        .await?;
+    ensure!(
+        totals.contains("1500.5 GEL") && totals.contains("200 USD"),
+        "totals per currency: {totals}"
+    );
+
+    // Drag to "qualified".
+    let handle = b.find(&format!("{card} .deal-amount")).await?;
+    let target = b
+        .find(".pipeline-col[data-stage='qualified'] .pipeline-col-head")
+        .await?;
+    b.execute("window.__hfOldPage = true;", json!([])).await?;
+    b.drag(&handle, &target).await?;
+    b.wait_new_page().await?;
+    b.wait_for("#notice").await?;
+    ensure!(
+        b.exists(&format!(".pipeline-col[data-stage='qualified'] {card}"))
+            .await?,
+        "the dragged deal is in its new column"
+    );
+    let totals = b
+        .text_content(".pipeline-col[data-stage='qualified'] .stage-totals")
+        .await?;
+    ensure!(
+        totals.contains("1500.5 GEL"),
+        "the total moved along: {totals}"
+    );
+
+    // Drag to "lost": the reason is asked for before anything is sent.
+    let handle = b.find(&format!("{card} .deal-amount")).await?;
+    let target = b
+        .find(".pipeline-col[data-stage='lost'] .pipeline-col-head")
+        .await?;
+    b.drag(&handle, &target).await?;
+    let focused = b
+        .execute(
+            "return document.activeElement && document.activeElement.name;",
+            json!([]),
+        )
+        .await?;
+    ensure!(
+        focused == json!("lost_reason"),
+        "the reason field has the focus: {focused}"
+    );
+    b.fill(
+        &format!("{card} input[name=lost_reason]"),
+        "Выбрали конкурента",
+    )
+    .await?;
+    let submit = b.find(&format!("{card} .move-submit")).await?;
+    b.click_and_wait(&submit).await?;
+    b.wait_for("#notice").await?;
+    ensure!(
+        b.exists(&format!(".pipeline-col[data-stage='lost'] {card}"))
+            .await?,
+        "the lost deal is in the lost column"
+    );
+    ensure!(b.text_content(&format!("{card} .deal-lost-reason")).await? == "Выбрали конкурента");
+    b.screenshot_full(Path::new("/tmp/holdfast-pipeline.png"))
+        .await?;
+
+    // The deal's page lists every stage it went through.
+    let title = b.find(&format!("{card} .deal-title")).await?;
+    b.click_and_wait(&title).await?;
+    b.wait_for("#deal-history").await?;
+    let rows = b.find_all("#deal-history-rows tbody tr").await?;
+    ensure!(
+        rows.len() == 3,
+        "created, qualified, lost: {} rows",
+        rows.len()
+    );
+
+    // The owner adds a stage named in Georgian; it becomes a column.
+    b.goto(&server.url("/pipeline")).await?;
+    b.wait_for("#new-stage-form").await?;
+    b.fill("#new-stage-code", "ხელშეკრულება").await?;
+    b.fill("#new-stage-label", "ხელშეკრულება").await?;
+    let submit = b.find("#new-stage-submit").await?;
+    b.click_and_wait(&submit).await?;
+    b.wait_for("#notice").await?;
+    ensure!(
+        b.exists(".pipeline-col[data-stage='ხელშეკრულება']").await?,
+        "the new stage is a column"
+    );
+    Ok(())
+}
+
 async fn csp_clean(b: &Session) -> anyhow::Result<()> {
     let log = b.console_log().await?;
     let violations: Vec<&String> = log

@@ -981,3 +981,6 @@ mod gate_reassign;
 pub use gate_alerts::{Decoy, EvidenceEvent, NewDecoy};
 pub use gate_exports::console_trace;
 pub use gate_reassign::{ReassignOutcome, ReassignRequest};
+// Deals, tasks and notifications: their own `impl Gate` block.
+#[path = "gate_work.rs"]
+mod gate_work;

@@ -24,6 +24,12 @@ pub enum Object {
     Alerts,
     /// Decoy clients (and the export records, seeds and traces around them).
     Decoys,
+    /// Deals; a deal is reached through its client's owner and team.
+    Deal,
+    /// The pipeline's list of stages.
+    DealStages,
+    /// Tasks; a task is reached through its assignee and the assignee's team.
+    Task,
 }
 
 impl Object {
@@ -37,6 +43,9 @@ impl Object {
             Object::Approvals => "approvals",
             Object::Alerts => "alerts",
             Object::Decoys => "decoys",
+            Object::Deal => "deal",
+            Object::DealStages => "deal_stages",
+            Object::Task => "task",
         }
     }
 }

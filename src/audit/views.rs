@@ -35,7 +35,17 @@ const SCAN_MAX: usize = 2_000_000;
 pub const MAX_FILTER_LEN: usize = 200;
 
 /// Actions that return client data.
-const READ_ACTIONS: &[&str] = &["client.read", "client.list", "timeline.read"];
+const READ_ACTIONS: &[&str] = &[
+    "client.read",
+    "client.list",
+    "timeline.read",
+    "deal.read",
+    "deal.list",
+    "deal.history",
+    "deal.pipeline",
+    "task.read",
+    "task.list",
+];
 /// Actions that change client data.
 const CHANGE_ACTIONS: &[&str] = &[
     "client.create",
@@ -46,6 +56,12 @@ const CHANGE_ACTIONS: &[&str] = &[
     "intake.call",
     "intake.form",
     "client.import",
+    "deal.create",
+    "deal.update",
+    "deal.move",
+    "deal_stages.update",
+    "task.create",
+    "task.update",
 ];
 
 /// What an event did to the objects it names, as the owner's views group them.

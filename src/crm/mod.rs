@@ -10,6 +10,12 @@ pub mod statuses;
 pub mod text;
 pub mod timeline;
 pub mod types;
+// Deals, tasks and reminders (the work surface).
+pub mod deals;
+pub mod leads;
+pub mod notifications;
+pub mod tasks;
+pub mod work;
 
 use crate::i18n::Msg;
 use crate::store::StoreError;

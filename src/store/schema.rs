@@ -134,6 +134,8 @@ diesel::table! {
         owner_id -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        lost_reason -> Nullable<Text>,
+        created_by -> Nullable<Text>,
     }
 }
 
@@ -279,6 +281,73 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    deal_stages (code) {
+        code -> Text,
+        label -> Text,
+        position -> Integer,
+        kind -> Text,
+        active -> Bool,
+    }
+}
+
+diesel::table! {
+    deal_stage_changes (id) {
+        id -> Text,
+        deal_id -> Text,
+        from_stage -> Nullable<Text>,
+        to_stage -> Text,
+        lost_reason -> Nullable<Text>,
+        changed_at -> Timestamp,
+        changed_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    tasks (id) {
+        id -> Text,
+        title -> Text,
+        notes -> Nullable<Text>,
+        due_at -> Timestamp,
+        priority -> Text,
+        assignee_id -> Text,
+        team_id -> Nullable<Text>,
+        client_id -> Nullable<Text>,
+        deal_id -> Nullable<Text>,
+        done_at -> Nullable<Timestamp>,
+        done_by -> Nullable<Text>,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        reminded_at -> Nullable<Timestamp>,
+        escalated_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    notifications (id) {
+        id -> Text,
+        user_id -> Text,
+        kind -> Text,
+        task_id -> Nullable<Text>,
+        title -> Text,
+        due_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        read_at -> Nullable<Timestamp>,
+        email_to -> Nullable<Text>,
+        emailed_at -> Nullable<Timestamp>,
+        email_attempts -> Integer,
+    }
+}
+
+diesel::table! {
+    notification_settings (user_id) {
+        user_id -> Text,
+        email -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> teams (team_id));
 diesel::joinable!(hardware_keys -> users (user_id));
 diesel::joinable!(session_elevations -> hardware_keys (key_id));
@@ -306,6 +375,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     session_elevations,
     job_runs,
     alerts,
+    deal_stages,
+    deal_stage_changes,
+    tasks,
+    notifications,
+    notification_settings,
 );
 
 // Data-loss controls (exports, seeds, decoys, reassignments).

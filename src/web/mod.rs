@@ -9,6 +9,7 @@ mod jobs;
 pub mod middleware;
 pub mod pages;
 pub mod tls;
+pub mod work_jobs;
 
 use std::net::TcpListener;
 use std::sync::Arc;

@@ -476,6 +476,31 @@ impl Session {
         Ok(())
     }
 
+    /// Drags with a real (mouse) pointer from the middle of `from` to the
+    /// middle of `to`, in small steps, as a person would.
+    pub async fn drag(&self, from: &El, to: &El) -> anyhow::Result<()> {
+        let origin = |el: &El| json!({ ELEMENT: el.0 });
+        self.post(
+            "/actions",
+            json!({ "actions": [{
+                "type": "pointer",
+                "id": "mouse",
+                "parameters": { "pointerType": "mouse" },
+                "actions": [
+                    { "type": "pointerMove", "duration": 0, "origin": origin(from), "x": 0, "y": 0 },
+                    { "type": "pointerDown", "button": 0 },
+                    { "type": "pause", "duration": 50 },
+                    { "type": "pointerMove", "duration": 100, "origin": "pointer", "x": 12, "y": 4 },
+                    { "type": "pointerMove", "duration": 300, "origin": origin(to), "x": 0, "y": 0 },
+                    { "type": "pause", "duration": 50 },
+                    { "type": "pointerUp", "button": 0 },
+                ],
+            }]}),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Browser console entries since the last call (chromedriver's log endpoint).
     pub async fn console_log(&self) -> anyhow::Result<Vec<String>> {
         let v = self.post("/se/log", json!({ "type": "browser" })).await?;

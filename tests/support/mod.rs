@@ -130,6 +130,8 @@ pub struct Options {
     pub keys: Option<holdfast::config::KeysConfig>,
     /// Overrides for `[exports]`.
     pub exports: Option<holdfast::config::ExportsConfig>,
+    /// Last changes to the configuration before the server starts.
+    pub tweak: Option<fn(&mut Config)>,
 }
 
 impl Default for Options {
@@ -143,6 +145,7 @@ impl Default for Options {
             max_failures_per_ip: 30,
             keys: None,
             exports: None,
+            tweak: None,
         }
     }
 }
@@ -181,6 +184,9 @@ impl TestServer {
         std::fs::create_dir_all(&trust_dir).expect("trust dir");
         std::fs::write(trust_dir.join("test-root.pem"), &piv_root.pem).expect("trust root");
         config.keys.trust_dir = Some(trust_dir);
+        if let Some(tweak) = opts.tweak {
+            tweak(&mut config);
+        }
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         config.server.listen = listener.local_addr().expect("addr");
         let store = Store::open(&config.database_url(), 4).expect("open store");

@@ -8,3 +8,4 @@ pub mod sessions;
 pub mod teams;
 pub mod throttle;
 pub mod users;
+pub mod work;

@@ -12,6 +12,9 @@ pub mod reassign;
 pub mod session;
 pub mod statuses;
 pub mod users;
+// Deals, tasks and notifications.
+pub mod deals;
+pub mod tasks;
 
 use actix_web::web;
 
@@ -29,6 +32,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(openapi::configure)
                 .configure(exports::configure)
                 .configure(alerts::configure)
-                .configure(reassign::configure),
+                .configure(reassign::configure)
+                .configure(deals::configure)
+                .configure(tasks::configure),
         );
 }

@@ -795,6 +795,7 @@ struct ContactView {
 }
 
 struct DealView {
+    href: String,
     title: String,
     amount: String,
     stage: String,
@@ -893,6 +894,11 @@ struct CardPage {
     /// Older parts of the log were not searched for this card.
     history_more: bool,
     history_href: String,
+    /// The client's open tasks the reader may see, and the task forms.
+    tasks: Vec<super::my_day::TaskLine>,
+    can_task: bool,
+    can_deal: bool,
+    task_back: String,
 }
 
 impl CardPage {
@@ -1037,6 +1043,7 @@ fn deal_views(t: &Localizer, deals: &[Deal]) -> Vec<DealView> {
     deals
         .iter()
         .map(|d| DealView {
+            href: super::pipeline::deal_href(&d.id),
             title: d.title.clone(),
             amount: money(t, d.amount, &d.currency),
             stage: stage_label(t, &d.stage),
@@ -1088,8 +1095,13 @@ async fn card_page(
         "note" => Some(t.t("notice-note-added")),
         "call" => Some(t.t("notice-call-logged")),
         "restored" => Some(t.t("notice-restored")),
+        "deal" => Some(t.t("notice-deal-added")),
+        "callback" => Some(t.t("notice-callback-added")),
+        "task-added" => Some(t.t("notice-task-added")),
+        "task" => Some(t.t("notice-task-done")),
         _ => None,
     };
+    let tasks = super::my_day::client_tasks(state, authed, meta, &t, &client.id).await?;
     let more_href = timeline
         .next_cursor
         .as_deref()
@@ -1134,6 +1146,10 @@ async fn card_page(
         None
     };
     let page = CardPage {
+        tasks,
+        can_task: super::my_day::can_task(state, authed),
+        can_deal: can(Object::Deal, Action::Create),
+        task_back: format!("card:{}", client.id),
         history,
         history_more,
         history_href: format!("/audit?object={}#events", urlencoding::encode(&client.id)),
@@ -1473,7 +1489,11 @@ mod tests {
     /// in the English file (a missing key would show up as the key itself).
     #[test]
     fn every_key_is_translated() {
-        let ftl = include_str!("../../../locales/en/main.ftl");
+        let ftl = concat!(
+            include_str!("../../../locales/en/main.ftl"),
+            "\n",
+            include_str!("../../../locales/en/work.ftl")
+        );
         let defined: std::collections::HashSet<&str> = ftl
             .lines()
             .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim()))

@@ -7,6 +7,9 @@ pub mod clients;
 pub mod control;
 pub mod keys;
 pub mod login;
+// Deals, tasks, "my day".
+pub mod my_day;
+pub mod pipeline;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -25,7 +28,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(keys::configure)
         .configure(admin_keys::configure)
         .configure(audit::configure)
-        .configure(control::configure);
+        .configure(control::configure)
+        .configure(pipeline::configure)
+        .configure(my_day::configure);
 }
 
 const APP_CSS: &str = include_str!("../../../static/app.css");

@@ -1,0 +1,87 @@
+## Deals, pipeline, tasks, "my day"
+
+nav-pipeline = Pipeline
+nav-my-day = My day
+
+invalid-amount = is not an amount: write digits with an optional decimal point, e.g. 1250.50
+invalid-amount-negative = must not be negative
+invalid-amount-too-large = must be less than { $max }
+invalid-amount-scale = { $currency } has { $digits } digits after the decimal point
+invalid-currency = “{ $value }” is not an ISO 4217 currency code (e.g. GEL, USD, EUR)
+invalid-deal-date = use a date like 2026-12-31
+invalid-datetime = use a time with its offset, e.g. 2026-11-23T10:00:00+04:00
+invalid-stage-code = a stage code has 1 to 40 letters, digits, _ or -
+invalid-stage-last-open = the pipeline needs at least one active open stage
+invalid-stage = “{ $value }” is not a stage of the pipeline
+invalid-lost-reason-required = say why the deal was lost
+invalid-priority = “{ $value }” is not a priority (low, normal, high)
+invalid-task-deal-client = the deal belongs to another client
+not-allowed-assign-work = you cannot give work to this user
+
+pipeline-title = Pipeline
+pipeline-hint = Drag a deal to another stage, or choose the stage on its card.
+pipeline-more = { $count } more in this stage
+pipeline-back = ← Pipeline
+deal-close-by = Close by { $date }
+deal-move-to = Stage
+deal-lost-reason = Reason if lost
+deal-move = Move
+deal-client = Client
+deal-owner = Owner
+deal-currency = Currency
+deal-history = Stage history
+deal-history-change = Change
+deal-new-title = New deal
+deal-back-to-client = ← Back to the client
+deal-add = Add a deal
+notice-deal-moved = Deal moved.
+notice-deal-added = Deal added.
+notice-callback-added = Call-back set for tomorrow at 10:00.
+notice-task-added = Task added.
+notice-task-done = Task done.
+notice-notifications-read = Notifications marked as read.
+notice-email-saved = Reminder e-mail address saved.
+
+tasks-title = Tasks
+tasks-none = No open tasks.
+task-add = Add a task
+task-title = Task
+task-due = Due
+task-priority = Priority
+task-priority-low = Low
+task-priority-normal = Normal
+task-priority-high = High
+task-mark-done = Done
+task-callback-title = Call back
+task-callback-button = Call back tomorrow at 10:00
+
+my-day-title = My day
+my-day-overdue = Overdue
+my-day-nothing-overdue = Nothing overdue.
+my-day-today = Today
+my-day-nothing-today = Nothing else due today.
+my-day-leads = New leads without a first contact
+my-day-no-leads = Every lead has been contacted.
+my-day-notifications = Notifications
+my-day-unread = { $count } unread
+my-day-no-notifications = No notifications.
+my-day-mark-read = Mark all as read
+my-day-email = E-mail reminders to
+my-day-email-save = Save
+notification-reminder = Reminder
+notification-escalation = Overdue in your team
+
+stages-title = Stages of the pipeline
+stage-code = Code
+stage-label = Name
+stage-position = Order
+stage-kind = Kind
+stage-kind-open = Open
+stage-kind-won = Won
+stage-kind-lost = Lost
+stage-active = On the board
+stage-save = Save
+stage-add = Add a stage
+notice-stage-saved = Stage saved.
+deal-edit = Edit the deal
+deal-save = Save the deal
