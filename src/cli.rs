@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use secrecy::SecretString;
 
 mod audit_cmd;
+mod backup_cmd;
 
 use crate::clock::Env;
 use crate::config::{Config, LogFormat};
@@ -55,6 +56,11 @@ pub enum Command {
     Key {
         #[command(subcommand)]
         command: crate::keys::cli::KeyCommand,
+    },
+    /// Encrypted backups: run, list, verify, restore, drill, prune.
+    Backup {
+        #[command(subcommand)]
+        command: backup_cmd::BackupCommand,
     },
     /// Load realistic demo data: users in two teams, clients with timelines and deals.
     Demo {
@@ -144,6 +150,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User { command } => user_command(&config, &env, command),
         Command::Audit { command } => audit_cmd::run(&config, &env, command),
         Command::Key { command } => crate::keys::cli::run(&config, &env, command),
+        Command::Backup { command } => backup_cmd::run(&config, &env, command),
         Command::Demo {
             clients,
             seed,

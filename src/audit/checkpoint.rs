@@ -161,6 +161,12 @@ impl Signer {
         &self.public
     }
 
+    /// Signs any message; the caller puts its own domain prefix in it (the backup
+    /// manifests use this with a key file of their own).
+    pub fn sign_message(&self, message: &[u8]) -> Vec<u8> {
+        self.key.sign(message).as_ref().to_vec()
+    }
+
     pub fn sign(&self, seq: i64, head_hash: &[u8], at: NaiveDateTime) -> Checkpoint {
         let signature = self.key.sign(&message(seq, head_hash, at));
         Checkpoint {
