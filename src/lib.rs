@@ -5,6 +5,7 @@
 //! `config`, `clock` and `i18n` are leaf utilities every layer may use.
 
 pub mod access;
+pub mod alerts;
 pub mod audit;
 pub mod backup;
 pub mod cli;

@@ -161,9 +161,8 @@ impl Signer {
         &self.public
     }
 
-    /// Signs any message; the caller puts its own domain prefix in it (the backup
-    /// manifests use this with a key file of their own).
-    pub fn sign_message(&self, message: &[u8]) -> Vec<u8> {
+    /// Signs another statement made with the same key (archive records).
+    pub fn sign_bytes(&self, message: &[u8]) -> Vec<u8> {
         self.key.sign(message).as_ref().to_vec()
     }
 

@@ -5,6 +5,7 @@
 //! This recorder sits just above the store so that `identity` and `access` can write
 //! their events where the decision is made; the owner's audit views live in `web`.
 
+pub mod archive;
 pub mod chain;
 pub mod checkpoint;
 pub mod values;

@@ -10,6 +10,9 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::chain::{self, Fields, GENESIS};
+use std::path::PathBuf;
+
+use super::archive::{self, Segment};
 use super::checkpoint::{Checkpoint, PublicKey};
 use crate::store::models::audit_events::AuditRow;
 use crate::store::schema::audit_events;
@@ -41,6 +44,9 @@ pub enum BreakKind {
     BadCheckpoint,
     /// A checkpoint signed by a key that was not given to `verify`.
     UnknownKey,
+    /// An archive record or file does not match its signature, its chain or the
+    /// archives around it.
+    BadArchive,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -60,6 +66,12 @@ pub struct Report {
     pub head_hash: String,
     pub checkpoints: usize,
     pub last_checkpoint: Option<i64>,
+    /// Signed archive records; events of pruned ones are checked only in files.
+    pub archives: usize,
+    /// Events that are only in archive files (pruned from the database).
+    pub archived_events: u64,
+    /// Archive files whose every event was re-checked.
+    pub archive_files: usize,
     pub problem: Option<Break>,
     pub seconds: f64,
 }
@@ -85,11 +97,25 @@ pub fn verify(
     keys: &[PublicKey],
     external: &[Checkpoint],
 ) -> Result<Report, StoreError> {
+    verify_with(conn, keys, external, &[])
+}
+
+/// As `verify`, and re-checks every event in the given archive files.
+pub fn verify_with(
+    conn: &mut DbConn,
+    keys: &[PublicKey],
+    external: &[Checkpoint],
+    archive_files: &[PathBuf],
+) -> Result<Report, StoreError> {
     let started = Instant::now();
-    // Checkpoints before the head, so every checkpoint read is at or below it.
+    // Checkpoints and archives before the head, so everything read is at or below it.
     let mut checkpoints = super::checkpoint::all(conn)?;
     checkpoints.extend(external.iter().cloned());
+    let archives = archive::all(conn)?;
     let (head_seq, head_hash) = chain::head(conn)?;
+    let first_in_db: Option<i64> = audit_events::table
+        .select(diesel::dsl::min(audit_events::seq))
+        .first(conn)?;
     let mut report = Report {
         events: 0,
         unchained: 0,
@@ -97,15 +123,39 @@ pub fn verify(
         head_hash: hex::encode(&head_hash),
         checkpoints: 0,
         last_checkpoint: None,
+        archives: archives.len(),
+        archived_events: 0,
+        archive_files: 0,
         problem: None,
         seconds: 0.0,
     };
     let (signed, problem) = check_signatures(&checkpoints, keys);
     report.checkpoints = signed.len();
     report.last_checkpoint = signed.keys().next_back().copied();
-    let scanned = match problem {
-        Some(p) => Ok(Err(p)),
-        None => scan(conn, head_seq, &head_hash, &signed, &mut report),
+    let start = match problem {
+        Some(p) => Err(p),
+        None => resume_point(&archives, first_in_db, keys, &mut report).and_then(|start| {
+            check_archive_files(archive_files, &archives, keys, &signed, &mut report)?;
+            Ok(start)
+        }),
+    };
+    let scanned = match start {
+        Err(p) => Ok(Err(p)),
+        Ok(start) => {
+            let anchors: BTreeMap<i64, Vec<u8>> = archives
+                .iter()
+                .map(|a| (a.last_seq, a.last_hash.clone()))
+                .collect();
+            scan(
+                conn,
+                head_seq,
+                &head_hash,
+                &signed,
+                &anchors,
+                start,
+                &mut report,
+            )
+        }
     };
     if let Err(p) = scanned? {
         report.problem = Some(p);
@@ -154,6 +204,83 @@ fn brk(seq: i64, kind: BreakKind, message: String) -> Break {
     Break { seq, kind, message }
 }
 
+/// Checks the archive records (signatures, one unbroken run from the genesis) and
+/// returns where the walk over the database starts: after the newest archive whose
+/// events were pruned, or at the beginning.
+fn resume_point(
+    archives: &[Segment],
+    first_in_db: Option<i64>,
+    keys: &[PublicKey],
+    report: &mut Report,
+) -> Result<Option<(i64, Vec<u8>)>, Break> {
+    let mut before: Option<&Segment> = None;
+    for a in archives {
+        a.signed_by(keys)
+            .map_err(|m| brk(a.first_seq, BreakKind::BadArchive, m))?;
+        let (expected_first, expected_prev) = match before {
+            Some(b) => (b.last_seq + 1, b.last_hash.as_slice()),
+            None => (a.first_seq, &GENESIS[..]),
+        };
+        if a.first_seq != expected_first || a.first_prev_hash != expected_prev {
+            let message = format!(
+                "the archive of events {}..{} does not continue the archive or chain before it",
+                a.first_seq, a.last_seq
+            );
+            return Err(brk(a.first_seq, BreakKind::BadArchive, message));
+        }
+        before = Some(a);
+    }
+    let pruned: Vec<&Segment> = archives
+        .iter()
+        .filter(|a| first_in_db.is_none_or(|first| a.last_seq < first))
+        .collect();
+    let Some(last) = pruned.last() else {
+        return Ok(None);
+    };
+    report.archived_events = pruned.iter().map(|a| a.events as u64).sum();
+    if let Some(first) = first_in_db
+        && first != last.last_seq + 1
+    {
+        let message = format!(
+            "events {} to {} are in neither the database nor an archive: they were deleted",
+            last.last_seq + 1,
+            first - 1
+        );
+        return Err(brk(last.last_seq + 1, BreakKind::Missing, message));
+    }
+    Ok(Some((last.last_seq, last.last_hash.clone())))
+}
+
+fn check_archive_files(
+    files: &[PathBuf],
+    archives: &[Segment],
+    keys: &[PublicKey],
+    checkpoints: &BTreeMap<i64, Checkpoint>,
+    report: &mut Report,
+) -> Result<(), Break> {
+    for path in files {
+        let checked = archive::check_file(path, keys, checkpoints)
+            .map_err(|e| brk(0, BreakKind::BadArchive, e.to_string()))?;
+        let seg = &checked.segment;
+        let recorded = archives.iter().find(|a| a.last_seq == seg.last_seq);
+        if recorded.is_some_and(|r| {
+            r.first_seq != seg.first_seq
+                || r.last_hash != seg.last_hash
+                || r.body_sha256 != seg.body_sha256
+        }) {
+            let message = format!(
+                "{} differs from the archive recorded for events {}..{}",
+                path.display(),
+                seg.first_seq,
+                seg.last_seq
+            );
+            return Err(brk(seg.first_seq, BreakKind::BadArchive, message));
+        }
+        report.archive_files += 1;
+    }
+    Ok(())
+}
+
 type Scan = Result<(), Break>;
 
 /// Reads batches on one thread and hashes on this one, so the check runs at the
@@ -163,6 +290,8 @@ fn scan(
     head_seq: i64,
     head_hash: &[u8],
     checkpoints: &BTreeMap<i64, Checkpoint>,
+    anchors: &BTreeMap<i64, Vec<u8>>,
+    start: Option<(i64, Vec<u8>)>,
     report: &mut Report,
 ) -> Result<Scan, StoreError> {
     let (tx, rx) = mpsc::sync_channel::<Vec<AuditRow>>(2);
@@ -187,7 +316,7 @@ fn scan(
                 }
             }
         });
-        let mut walk = Walk::new(checkpoints);
+        let mut walk = Walk::new(checkpoints, anchors, start);
         let mut outcome = Ok(());
         for batch in rx.iter() {
             if let Err(b) = walk.rows(&batch, report) {
@@ -210,6 +339,8 @@ fn scan(
 
 struct Walk<'a> {
     checkpoints: &'a BTreeMap<i64, Checkpoint>,
+    /// Last hashes of archived segments, signed like checkpoints.
+    anchors: &'a BTreeMap<i64, Vec<u8>>,
     last_seq: Option<i64>,
     last_hash: Vec<u8>,
     chained: bool,
@@ -218,12 +349,22 @@ struct Walk<'a> {
 }
 
 impl<'a> Walk<'a> {
-    fn new(checkpoints: &'a BTreeMap<i64, Checkpoint>) -> Self {
+    fn new(
+        checkpoints: &'a BTreeMap<i64, Checkpoint>,
+        anchors: &'a BTreeMap<i64, Vec<u8>>,
+        start: Option<(i64, Vec<u8>)>,
+    ) -> Self {
+        let chained = start.is_some();
+        let (last_seq, last_hash) = match start {
+            Some((seq, hash)) => (Some(seq), hash),
+            None => (None, GENESIS.to_vec()),
+        };
         Walk {
             checkpoints,
-            last_seq: None,
-            last_hash: GENESIS.to_vec(),
-            chained: false,
+            anchors,
+            last_seq,
+            last_hash,
+            chained,
             last_good_checkpoint: None,
             buf: Vec::with_capacity(1024),
         }
@@ -316,6 +457,15 @@ impl<'a> Walk<'a> {
             }
             self.last_good_checkpoint = Some(seq);
         }
+        if self.anchors.get(&seq).is_some_and(|a| a != hash) {
+            return Err(brk(
+                seq,
+                BreakKind::Rewritten,
+                format!(
+                    "the chain at {seq} differs from the signed archive that ends there: history was rewritten"
+                ),
+            ));
+        }
         self.chained = true;
         self.last_seq = Some(seq);
         self.last_hash.clear();
@@ -370,6 +520,9 @@ pub fn event(report: &Report, who: super::Who, external_files: usize) -> super::
             "unchained": report.unchained,
             "head_seq": report.head_seq,
             "checkpoints": report.checkpoints,
+            "archives": report.archives,
+            "archived_events": report.archived_events,
+            "archive_files": report.archive_files,
             "external_files": external_files,
             "problem": report.problem,
             "seconds": report.seconds,

@@ -268,6 +268,7 @@ pub fn run(config: &Config, store: &Store, env: &Env, plan: &Plan) -> Result<Mad
         .on("backup", [id.clone()])
         .detail(detail);
     audit::record(&mut conn, env, &RequestMeta::default(), &event)?;
+    super::notify::after_run(&mut conn, env, &result);
     result
 }
 

@@ -84,7 +84,7 @@ fn signature(signer: &Signer, domain: &[u8], body: &[u8]) -> Signature {
         algorithm: "ed25519".into(),
         key_id: signer.public().id.clone(),
         public_key: hex::encode(&signer.public().bytes),
-        signature: hex::encode(signer.sign_message(&signed(domain, body))),
+        signature: hex::encode(signer.sign_bytes(&signed(domain, body))),
     }
 }
 

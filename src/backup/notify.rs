@@ -22,7 +22,8 @@ pub enum For {
     Owners,
 }
 
-/// Raises an alert (stored for the admin/owner pages) and logs it.
+/// Raises an alert (stored for the admin and owner pages) and logs it. While an
+/// alert of the same kind is open, a repeat is not raised again (`dedupe`).
 pub fn alert(
     conn: &mut DbConn,
     env: &Env,
@@ -32,17 +33,43 @@ pub fn alert(
     summary: String,
     detail: serde_json::Value,
 ) -> Result<(), StoreError> {
-    let _ = (conn, env);
-    tracing::error!(kind, ?audience, high, %summary, %detail, "backup alert");
+    use crate::alerts::{self, Audience, NewAlert, Severity};
+    tracing::error!(kind, ?audience, %summary, "backup alert");
+    let dedupe = match audience {
+        // Every restore is announced; repeated failures are one open alert.
+        For::Owners => None,
+        For::Admins => Some(kind.to_string()),
+    };
+    alerts::raise(
+        conn,
+        env,
+        &NewAlert {
+            kind: kind.to_string(),
+            severity: if high {
+                Severity::High
+            } else {
+                Severity::Warning
+            },
+            audience: match audience {
+                For::Admins => Audience::Admins,
+                For::Owners => Audience::Owners,
+            },
+            subject_user: None,
+            summary,
+            detail,
+            evidence: Vec::new(),
+            dedupe_key: dedupe,
+        },
+    )?;
     Ok(())
 }
 
-/// After `make::run` (which audited the run itself): an alert when it failed or
-/// when a destination could not be written.
-pub fn after_run(store: &Store, env: &Env, result: &Result<Made, BackupError>) {
-    let raised = store.conn().and_then(|mut conn| match result {
+/// After a run (which `make::run` audited): an alert for the admins when it
+/// failed or when a destination could not be written.
+pub fn after_run(conn: &mut DbConn, env: &Env, result: &Result<Made, BackupError>) {
+    let raised = match result {
         Err(e) => alert(
-            &mut conn,
+            conn,
             env,
             For::Admins,
             "backup.failed",
@@ -57,7 +84,7 @@ pub fn after_run(store: &Store, env: &Env, result: &Result<Made, BackupError>) {
                 .filter_map(|d| d.error.clone())
                 .collect();
             alert(
-                &mut conn,
+                conn,
                 env,
                 For::Admins,
                 "backup.destination_failed",
@@ -71,7 +98,7 @@ pub fn after_run(store: &Store, env: &Env, result: &Result<Made, BackupError>) {
             )
         }
         Ok(_) => Ok(()),
-    });
+    };
     if let Err(e) = raised {
         tracing::error!(error = %e, "could not raise the backup alert");
     }

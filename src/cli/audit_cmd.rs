@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::Subcommand;
 
 use crate::audit::RequestMeta;
+use crate::audit::archive;
 use crate::audit::checkpoint::{self, PublicKey, Signer};
 use crate::audit::values::ValuePolicy;
 use crate::audit::verify::{self, Report};
@@ -25,12 +26,39 @@ pub enum AuditCommand {
         /// `audit.checkpoint_file`, when it exists.
         #[arg(long = "checkpoints", value_name = "FILE")]
         checkpoints: Vec<PathBuf>,
+        /// Archive files (from `audit archive`) whose events to re-check too.
+        #[arg(long = "archive", value_name = "FILE")]
+        archives: Vec<PathBuf>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Sign a checkpoint of the current head now and send it where configured.
     Checkpoint,
+    /// Move old events to a signed archive file (JSON lines), after checking their
+    /// chain. With --prune, then delete them from the database; `verify` continues
+    /// the chain from the archive and re-checks the file with --archive.
+    Archive {
+        /// Archive events up to this position (inclusive)…
+        #[arg(long, conflicts_with = "before", required_unless_present = "before")]
+        through: Option<i64>,
+        /// …or all events older than this date (YYYY-MM-DD, UTC).
+        #[arg(long)]
+        before: Option<chrono::NaiveDate>,
+        /// Where the file goes (default: <data_dir>/audit/archive). Keep a copy on
+        /// another disk: once pruned, the file is the only copy of those events.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Delete the archived events from the database after re-reading the file.
+        #[arg(long)]
+        prune: bool,
+    },
+    /// Delete the events of an archive file from the database (the file is checked
+    /// against its signed record first).
+    Prune {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
     /// Print the checkpoint public key (creating the key pair if there is none).
     PublicKey,
     /// Print how VALUE appears in write events under `audit.changed_values =
@@ -83,9 +111,55 @@ pub fn run(config: &Config, env: &Env, command: AuditCommand) -> anyhow::Result<
             }
             Ok(())
         }
+        AuditCommand::Archive {
+            through,
+            before,
+            dir,
+            prune,
+        } => {
+            let signer = Signer::load_or_create(&key_path)?;
+            let dir = dir.unwrap_or_else(|| config.data_dir.join("audit").join("archive"));
+            let store = super::open_store(config)?;
+            let mut conn = store.conn()?;
+            let through = match (through, before) {
+                (Some(seq), _) => seq,
+                (None, Some(date)) => {
+                    let Some(seq) = archive::last_before(&mut conn, date)? else {
+                        println!("no events before {date}");
+                        return Ok(());
+                    };
+                    seq
+                }
+                (None, None) => anyhow::bail!("give --through SEQ or --before DATE"),
+            };
+            let (segment, path) = archive::write(&mut conn, &signer, env, through, &dir)?;
+            println!(
+                "archived events {}..{} ({} events) to {}",
+                segment.first_seq,
+                segment.last_seq,
+                segment.events,
+                path.display()
+            );
+            if prune {
+                let deleted =
+                    archive::prune(&mut conn, env, &path, std::slice::from_ref(signer.public()))?;
+                println!("pruned {deleted} events from the database");
+            }
+            Ok(())
+        }
+        AuditCommand::Prune { file } => {
+            let signer = Signer::load_or_create(&key_path)?;
+            let store = super::open_store(config)?;
+            let mut conn = store.conn()?;
+            let deleted =
+                archive::prune(&mut conn, env, &file, std::slice::from_ref(signer.public()))?;
+            println!("pruned {deleted} events from the database");
+            Ok(())
+        }
         AuditCommand::Verify {
             public_keys,
             checkpoints,
+            archives,
             json,
         } => {
             let keys = if public_keys.is_empty() {
@@ -116,7 +190,7 @@ pub fn run(config: &Config, env: &Env, command: AuditCommand) -> anyhow::Result<
             }
             let store = super::open_store(config)?;
             let mut conn = store.conn()?;
-            let report = verify::verify(&mut conn, &keys, &external)?;
+            let report = verify::verify_with(&mut conn, &keys, &external, &archives)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -158,6 +232,12 @@ fn print_report(r: &Report) {
             r.checkpoints
         ),
         None => println!("  signed checkpoints: none yet"),
+    }
+    if r.archives > 0 {
+        println!(
+            "  archives: {} signed records; {} events only in archive files, {} files re-checked",
+            r.archives, r.archived_events, r.archive_files
+        );
     }
     println!(
         "  {:.2} s, {:.0} events/s",

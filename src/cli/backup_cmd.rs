@@ -142,9 +142,7 @@ pub fn run(config: &Config, env: &Env, command: BackupCommand) -> anyhow::Result
             if !dests.is_empty() {
                 plan.destinations = dests;
             }
-            let result = make::run(config, &store, env, &plan);
-            notify::after_run(&store, env, &result);
-            let made = result?;
+            let made = make::run(config, &store, env, &plan)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&made)?);
             } else {

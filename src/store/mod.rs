@@ -1,5 +1,6 @@
 //! Storage: one diesel code path over SQLite (default) and PostgreSQL.
 
+pub mod lease;
 pub mod models;
 pub mod schema;
 

@@ -234,6 +234,51 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    job_runs (job, slot) {
+        job -> Text,
+        slot -> Timestamp,
+        node -> Text,
+        claimed_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        ok -> Nullable<Bool>,
+        note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    alerts (id) {
+        id -> Text,
+        kind -> Text,
+        severity -> Text,
+        audience -> Text,
+        subject_user -> Nullable<Text>,
+        summary -> Text,
+        detail -> Text,
+        evidence -> Text,
+        dedupe_key -> Nullable<Text>,
+        raised_at -> Timestamp,
+        acknowledged_at -> Nullable<Timestamp>,
+        acknowledged_by -> Nullable<Text>,
+        ack_comment -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_archives (last_seq) {
+        last_seq -> BigInt,
+        first_seq -> BigInt,
+        events -> BigInt,
+        first_prev_hash -> Binary,
+        last_hash -> Binary,
+        body_sha256 -> Binary,
+        file_name -> Text,
+        created_at -> Timestamp,
+        key_id -> Text,
+        signature -> Binary,
+    }
+}
+
 diesel::joinable!(users -> teams (team_id));
 diesel::joinable!(hardware_keys -> users (user_id));
 diesel::joinable!(session_elevations -> hardware_keys (key_id));
@@ -254,8 +299,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     audit_head,
     audit_checkpoints,
+    audit_archives,
     hardware_keys,
     key_enrollment_codes,
     key_challenges,
     session_elevations,
+    job_runs,
+    alerts,
 );

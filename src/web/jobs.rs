@@ -5,6 +5,25 @@ use tokio_cron_scheduler::{Job, JobScheduler};
 
 use super::{AppState, ServeError};
 use crate::audit::verify;
+use crate::store::lease;
+
+/// Every node schedules every job; the one that claims the slot runs it.
+pub(crate) async fn claim(state: &web::Data<AppState>, job: &'static str) -> bool {
+    let now = state.env.now();
+    let slot = lease::slot_of(now, chrono::Duration::minutes(1));
+    let node = lease::node_name();
+    match state
+        .store
+        .run(move |conn| lease::claim_run(conn, job, slot, &node, now))
+        .await
+    {
+        Ok(claimed) => claimed,
+        Err(e) => {
+            tracing::error!(job, error = %e, "scheduled job could not be claimed; skipped");
+            false
+        }
+    }
+}
 
 fn setup(what: &str) -> impl FnOnce(tokio_cron_scheduler::JobSchedulerError) -> ServeError + '_ {
     move |e| ServeError::Setup(format!("{what}: {e}"))
@@ -30,6 +49,9 @@ pub async fn start(state: &web::Data<AppState>) -> Result<JobScheduler, ServeErr
 }
 
 async fn verify_now(state: &web::Data<AppState>) {
+    if !claim(state, "audit.verify").await {
+        return;
+    }
     let env = state.env.clone();
     let key = state.checkpoints.signer.public().clone();
     let exported = state.config.audit.checkpoint_file.clone();

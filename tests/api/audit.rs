@@ -593,6 +593,40 @@ mod processes {
         let exported = std::fs::read_to_string(dir.join("checkpoints.jsonl")).unwrap();
         assert!(exported.lines().count() >= 1, "{exported}");
 
+        // The oldest events move to a signed file and out of the database; verify
+        // continues from it and re-checks the file when given.
+        let out = holdfast(dir, &db)
+            .args([
+                "audit",
+                "archive",
+                "--through",
+                "3",
+                "--prune",
+                "--dir",
+                "archive",
+            ])
+            .output()
+            .unwrap();
+        let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{printed}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(printed.contains("pruned 3 events"), "{printed}");
+        let file = dir.join("archive/audit-000000000001-000000000003.jsonl");
+        let out = holdfast(dir, &db)
+            .args(["audit", "verify", "--archive"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{printed}");
+        assert!(
+            printed.contains("3 events only in archive files, 1 files re-checked"),
+            "{printed}"
+        );
+
         // The operator's view of tampering: exit code 2 and the place named.
         let mut conn =
             holdfast::store::Target::parse(&secrecy::SecretString::from(if db.is_postgres() {
@@ -690,4 +724,187 @@ async fn checkpoints_are_exported_to_a_file_and_a_webhook() {
     assert!(failures[0].to_string().contains("/down"));
     assert_eq!(checkpoint::read_exported(&file).unwrap().len(), 2);
     handle.stop(true).await;
+}
+
+mod archives {
+    use super::*;
+    use holdfast::audit::archive;
+    use std::path::{Path, PathBuf};
+
+    fn verify_files(log: &Log, files: &[PathBuf]) -> Report {
+        let mut conn = log.conn();
+        verify::verify_with(&mut conn, &[log.signer.public().clone()], &[], files).unwrap()
+    }
+
+    /// Events 1..=15 archived to a file and pruned from the database.
+    fn pruned(log: &Log, dir: &Path) -> PathBuf {
+        let mut conn = log.conn();
+        let (segment, path) = archive::write(&mut conn, &log.signer, &log.env, 15, dir).unwrap();
+        assert_eq!(
+            (segment.first_seq, segment.last_seq, segment.events),
+            (1, 15, 15)
+        );
+        let keys = [log.signer.public().clone()];
+        assert_eq!(
+            archive::prune(&mut conn, &log.env, &path, &keys).unwrap(),
+            15
+        );
+        path
+    }
+
+    #[test]
+    fn an_archived_and_pruned_segment_keeps_the_chain_verifiable() {
+        let log = log(Some(20));
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = log.conn();
+        // Before archiving, no event can be deleted, also not by the application's
+        // own connection.
+        for seq in [1, 20] {
+            let sql = format!("DELETE FROM audit_events WHERE seq = {seq}");
+            assert!(diesel::sql_query(sql).execute(&mut *conn).is_err());
+        }
+        drop(conn);
+        let path = pruned(&log, dir.path());
+        let mut conn = log.conn();
+        let first: Option<i64> = audit_events::table
+            .select(diesel::dsl::min(audit_events::seq))
+            .first(&mut *conn)
+            .unwrap();
+        assert_eq!(first, Some(16));
+        // Events the archive does not cover still cannot be deleted.
+        assert!(
+            diesel::sql_query("DELETE FROM audit_events WHERE seq = 16")
+                .execute(&mut *conn)
+                .is_err()
+        );
+        if log.db.is_postgres() {
+            assert!(
+                diesel::sql_query("TRUNCATE audit_events")
+                    .execute(&mut *conn)
+                    .is_err()
+            );
+        }
+        drop(conn);
+        let report = log.verify();
+        assert!(report.ok(), "{:?}", report.problem);
+        assert_eq!((report.archives, report.archived_events), (1, 15));
+        let report = verify_files(&log, std::slice::from_ref(&path));
+        assert!(report.ok(), "{:?}", report.problem);
+        assert_eq!(report.archive_files, 1);
+        // The archiving and the pruning are themselves in the log.
+        let actions: Vec<String> = log.rows(16).into_iter().map(|r| r.action).collect();
+        assert!(actions.contains(&"audit.archive".to_string()));
+        assert!(actions.contains(&"audit.prune".to_string()));
+        // The next archive continues where this one ended.
+        let mut conn = log.conn();
+        let (next, _) = archive::write(&mut conn, &log.signer, &log.env, 25, dir.path()).unwrap();
+        assert_eq!((next.first_seq, next.last_seq), (16, 25));
+        drop(conn);
+        assert!(log.verify().ok());
+    }
+
+    #[test]
+    fn an_altered_archive_file_is_refused_and_located() {
+        let log = log(Some(10));
+        let dir = tempfile::tempdir().unwrap();
+        let path = pruned(&log, dir.path());
+        let text = std::fs::read_to_string(&path).unwrap();
+        // An event edited in the file (its hash no longer matches).
+        let edited = text.replacen("\"user-1\"", "\"user-2\"", 1);
+        std::fs::write(&path, &edited).unwrap();
+        let report = verify_files(&log, std::slice::from_ref(&path));
+        let b = report.problem.expect("the edit was not detected");
+        assert_eq!(b.kind, BreakKind::BadArchive);
+        assert!(
+            b.message.contains("was changed after it was archived"),
+            "{}",
+            b.message
+        );
+        // A line removed from the file.
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.remove(5);
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let b = verify_files(&log, std::slice::from_ref(&path))
+            .problem
+            .unwrap();
+        assert_eq!(b.kind, BreakKind::BadArchive);
+        assert!(b.message.contains("missing"), "{}", b.message);
+        // Cut short: the signature is gone.
+        let cut: String = text.lines().take(8).map(|l| format!("{l}\n")).collect();
+        std::fs::write(&path, cut).unwrap();
+        let b = verify_files(&log, std::slice::from_ref(&path))
+            .problem
+            .unwrap();
+        assert!(b.message.contains("cut short"), "{}", b.message);
+        // Without the files, the database alone still verifies from the signed record.
+        assert!(log.verify().ok());
+    }
+
+    #[test]
+    fn deleting_events_or_records_around_an_archive_is_found() {
+        // Events after the archive deleted by someone with the triggers off.
+        let log1 = log(None);
+        let dir = tempfile::tempdir().unwrap();
+        pruned(&log1, dir.path());
+        log1.tamper(&["DELETE FROM audit_events WHERE seq IN (16, 17)"]);
+        assert_eq!(broken(&log1.verify()), (16, BreakKind::Missing));
+
+        // The archive record deleted to hide that events are gone: the chain in the
+        // database no longer starts at the beginning.
+        let log2 = log(None);
+        let dir2 = tempfile::tempdir().unwrap();
+        pruned(&log2, dir2.path());
+        let unlock = if log2.db.is_postgres() {
+            "ALTER TABLE audit_archives DISABLE TRIGGER USER"
+        } else {
+            "DROP TRIGGER IF EXISTS audit_archives_no_delete"
+        };
+        log2.tamper(&[unlock, "DELETE FROM audit_archives"]);
+        assert_eq!(broken(&log2.verify()), (16, BreakKind::LinkBroken));
+
+        // A forged archive record (to make the database allow a deletion) does not
+        // carry a valid signature.
+        let log3 = log(None);
+        let mut conn = log3.conn();
+        diesel::sql_query(
+            "INSERT INTO audit_archives (last_seq, first_seq, events, first_prev_hash, last_hash, \
+             body_sha256, file_name, created_at, key_id, signature) \
+             SELECT seq, 1, seq, prev_hash, hash, hash, 'forged', at, 'x', hash \
+             FROM audit_events WHERE seq = 5",
+        )
+        .execute(&mut *conn)
+        .unwrap();
+        diesel::sql_query("DELETE FROM audit_events WHERE seq <= 5")
+            .execute(&mut *conn)
+            .unwrap();
+        drop(conn);
+        assert_eq!(broken(&log3.verify()), (1, BreakKind::BadArchive));
+    }
+
+    #[test]
+    fn a_file_that_is_not_the_recorded_archive_cannot_prune() {
+        let log = log(None);
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = log.conn();
+        let (_, path) = archive::write(&mut conn, &log.signer, &log.env, 10, dir.path()).unwrap();
+        let keys = [log.signer.public().clone()];
+        // Signed by another key: refused before anything is deleted.
+        let other_dir = tempfile::tempdir().unwrap();
+        let other = Signer::load_or_create(&other_dir.path().join("k")).unwrap();
+        let err = archive::prune(&mut conn, &log.env, &path, &[other.public().clone()]);
+        assert!(err.is_err());
+        // Nothing left to archive twice.
+        assert!(archive::write(&mut conn, &log.signer, &log.env, 10, dir.path()).is_err());
+        assert_eq!(
+            archive::prune(&mut conn, &log.env, &path, &keys).unwrap(),
+            10
+        );
+        // Pruning again deletes nothing and breaks nothing.
+        assert_eq!(
+            archive::prune(&mut conn, &log.env, &path, &keys).unwrap(),
+            0
+        );
+        drop(conn);
+        assert!(log.verify().ok());
+    }
 }

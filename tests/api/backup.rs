@@ -578,6 +578,19 @@ async fn full_destination_is_a_clear_error_and_the_crm_keeps_serving() {
             .iter()
             .any(|e| e.outcome == "failed" && e.detail.contains("disk is full"))
     );
+    // The admins are alerted: once for the missing destination, once for the
+    // failed run.
+    let mut conn = s.store.conn().unwrap();
+    let alerts =
+        holdfast::alerts::list(&mut conn, holdfast::alerts::Audience::Admins, true, 50).unwrap();
+    let kinds: Vec<&str> = alerts.iter().map(|a| a.kind.as_str()).collect();
+    assert!(kinds.contains(&"backup.destination_failed"), "{kinds:?}");
+    let failed = alerts.iter().find(|a| a.kind == "backup.failed").unwrap();
+    assert!(
+        failed.summary.contains("disk is full"),
+        "{}",
+        failed.summary
+    );
     let (status, _) = s.client().get("/healthz").await;
     assert_eq!(status, reqwest::StatusCode::OK);
 }
@@ -729,6 +742,13 @@ fn killed_backup_leaves_nothing_that_is_listed() {
     )
     .unwrap();
     assert_eq!(events.len(), 1);
+    // …and announced to its owners.
+    let alerts =
+        holdfast::alerts::list(&mut conn, holdfast::alerts::Audience::Owners, true, 10).unwrap();
+    assert!(
+        alerts.iter().any(|a| a.kind == "backup.restored"),
+        "{alerts:?}"
+    );
 }
 
 #[test]
