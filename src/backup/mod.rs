@@ -19,6 +19,7 @@ pub mod restore;
 pub mod retention;
 pub mod rows;
 pub mod runs;
+pub mod schedule;
 pub mod sink;
 
 use crate::store::StoreError;

@@ -178,17 +178,18 @@ pub fn after_drill<T: serde::Serialize>(
 }
 
 /// Prunes by the configured rules; every removal is in the audit log.
-pub fn prune(
+pub fn prune_as(
     store: &Store,
     env: &Env,
     dirs: &[PathBuf],
     trusted: &[PublicKey],
     config: &Config,
+    who: Who,
 ) -> Result<Pruned, BackupError> {
     let pruned = retention::prune(dirs, trusted, &config.backup)?;
     let mut conn = store.conn()?;
     let event = audit::Event::new("backup.prune", Outcome::Ok)
-        .by(Who::console())
+        .by(who)
         .detail(json!({
             "removed": pruned.removed,
             "kept_backups": pruned.kept,

@@ -83,3 +83,10 @@ pub fn recent(conn: &mut DbConn, limit: i64) -> Result<Vec<Run>, StoreError> {
         .select(Run::as_select())
         .load(conn)?)
 }
+
+/// When the first run (good or not) started.
+pub fn first_started(conn: &mut DbConn) -> Result<Option<NaiveDateTime>, StoreError> {
+    Ok(backup_runs::table
+        .select(diesel::dsl::min(backup_runs::started_at))
+        .first(conn)?)
+}

@@ -292,7 +292,14 @@ pub fn run(config: &Config, env: &Env, command: BackupCommand) -> anyhow::Result
         BackupCommand::Prune { dests } => {
             let store = super::open_store(config)?;
             let trusted = keys::trusted(config, &[])?;
-            let pruned = notify::prune(&store, env, &dirs(config, dests), &trusted, config)?;
+            let pruned = notify::prune_as(
+                &store,
+                env,
+                &dirs(config, dests),
+                &trusted,
+                config,
+                Who::console(),
+            )?;
             for p in &pruned.removed {
                 println!("removed {}", p.display());
             }

@@ -44,6 +44,7 @@ pub async fn start(state: &web::Data<AppState>) -> Result<JobScheduler, ServeErr
             .await
             .map_err(setup("audit.verify_schedule"))?;
     }
+    super::backup_jobs::add(&scheduler, state).await?;
     scheduler.start().await.map_err(setup("scheduler"))?;
     Ok(scheduler)
 }

@@ -784,3 +784,107 @@ fn retention_keeps_like_restic() {
     assert!(kept.len() <= 3 + 7 + 4 + 3);
     assert!(!kept.contains("b000"));
 }
+
+#[test]
+fn schedule_runs_once_across_nodes_prunes_and_alerts_when_late() {
+    use holdfast::backup::schedule::{self, Tick};
+    let (s, _k, mut config) = server_with_data(20);
+    config.backup.schedule = "0 0 2 * * *".into();
+    config.backup.keep_last = 2;
+    config.backup.keep_daily = 0;
+    config.backup.keep_weekly = 0;
+    config.backup.keep_monthly = 0;
+    config.backup.max_age_hours = 26;
+    let clock = crate::support::ManualClock::new();
+    let env = holdfast::clock::Env {
+        clock: clock.clone(),
+        entropy: s.env.entropy.clone(),
+    };
+    let listed = |c: &Config| retention::list(&c.backup.destinations, &trusted(c)).unwrap();
+
+    // Two nodes fire at the same moment: one backs up, the other skips.
+    let a = schedule::tick(&config, &s.store, &env, "node-a").unwrap();
+    let b = schedule::tick(&config, &s.store, &env, "node-b").unwrap();
+    assert!(matches!(a, Tick::Done { .. }), "{a:?}");
+    assert!(matches!(b, Tick::Skipped), "{b:?}");
+    assert_eq!(listed(&config).len(), 1);
+    assert!(!schedule::check_late(&config, &s.store, &env).unwrap());
+
+    // Next day, then the day after: the third good backup prunes the oldest.
+    for _ in 0..2 {
+        clock.advance(chrono::Duration::days(1));
+        let t = schedule::tick(&config, &s.store, &env, "node-b").unwrap();
+        assert!(matches!(t, Tick::Done { .. }), "{t:?}");
+    }
+    assert_eq!(listed(&config).len(), 2);
+    let prunes = s.audit("backup.prune");
+    assert!(
+        prunes.iter().any(
+            |e| e.detail.contains(".tar.age") && e.actor_id.as_deref() == Some("system:backup")
+        ),
+        "{prunes:?}"
+    );
+    assert!(
+        s.audit("backup.run")
+            .iter()
+            .any(|e| e.detail.contains("\"schedule\""))
+    );
+
+    // Nothing for 27 hours: the admins are alerted, once.
+    clock.advance(chrono::Duration::hours(27));
+    assert!(schedule::check_late(&config, &s.store, &env).unwrap());
+    assert!(schedule::check_late(&config, &s.store, &env).unwrap());
+    let mut conn = s.store.conn().unwrap();
+    let late: Vec<_> =
+        holdfast::alerts::list(&mut conn, holdfast::alerts::Audience::Admins, true, 50)
+            .unwrap()
+            .into_iter()
+            .filter(|a| a.kind == "backup.late")
+            .collect();
+    assert_eq!(late.len(), 1, "{late:?}");
+
+    // A failing scheduled backup (no recipients) is recorded as failed and alerted.
+    clock.advance(chrono::Duration::days(1));
+    config.backup.recipients.clear();
+    let t = schedule::tick(&config, &s.store, &env, "node-a").unwrap();
+    assert!(matches!(t, Tick::Failed { .. }), "{t:?}");
+    let failed =
+        holdfast::alerts::list(&mut conn, holdfast::alerts::Audience::Admins, true, 50).unwrap();
+    assert!(
+        failed.iter().any(|a| a.kind == "backup.failed"),
+        "{failed:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_runs_the_configured_schedule() {
+    let k = age_keys();
+    let backup = holdfast::config::BackupConfig {
+        recipients: vec![k.recipient.clone()],
+        destinations: vec![k.dir.path().join("dest")],
+        schedule: "* * * * * *".into(),
+        ..Default::default()
+    };
+    let s = TestServer::start_with(crate::support::Options {
+        backup: Some(backup),
+        ..Default::default()
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let mut conn = s.store.conn().unwrap();
+        let runs = holdfast::backup::runs::recent(&mut conn, 10).unwrap();
+        if runs
+            .iter()
+            .any(|r| r.trigger_kind == "schedule" && r.ok == Some(true))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no scheduled backup: {runs:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let listed = retention::list(&[k.dir.path().join("dest")], &trusted(&s.config)).unwrap();
+    assert_eq!(listed.len(), 1);
+}

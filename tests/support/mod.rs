@@ -128,6 +128,8 @@ pub struct Options {
     pub max_failures_per_ip: i32,
     /// Overrides for `[keys]`.
     pub keys: Option<holdfast::config::KeysConfig>,
+    /// Overrides for `[backup]`.
+    pub backup: Option<holdfast::config::BackupConfig>,
 }
 
 impl Default for Options {
@@ -140,6 +142,7 @@ impl Default for Options {
             max_failures_per_account: 5,
             max_failures_per_ip: 30,
             keys: None,
+            backup: None,
         }
     }
 }
@@ -167,6 +170,9 @@ impl TestServer {
         config.login.max_failures_per_ip = opts.max_failures_per_ip;
         if let Some(keys) = opts.keys {
             config.keys = keys;
+        }
+        if let Some(backup) = opts.backup {
+            config.backup = backup;
         }
         // A test PIV root in the server's trust directory (with Yubico's built in).
         let piv_root = piv::root("Holdfast Test PIV Root CA");
