@@ -9,6 +9,7 @@
 //! - `restore`: into an empty SQLite or PostgreSQL database. `runs`: history.
 //! - `keys`: the manifest signing key, age recipients and identities.
 
+pub mod admin;
 pub mod catalog;
 pub mod keys;
 pub mod make;

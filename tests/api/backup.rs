@@ -888,3 +888,74 @@ async fn the_server_runs_the_configured_schedule() {
     let listed = retention::list(&[k.dir.path().join("dest")], &trusted(&s.config)).unwrap();
     assert_eq!(listed.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_api_runs_lists_and_restores_with_a_fresh_key_proof() {
+    use holdfast::identity::Role;
+    use reqwest::StatusCode;
+    use serde_json::json;
+    let k = age_keys();
+    let clock = crate::support::ManualClock::new();
+    let s = TestServer::start_with(crate::support::Options {
+        clock: Some(clock.clone()),
+        backup: Some(holdfast::config::BackupConfig {
+            recipients: vec![k.recipient.clone()],
+            destinations: vec![k.dir.path().join("dest")],
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    s.add_user("nino", Role::Sales, Some("north"));
+    s.add_user("ops", Role::Admin, None);
+    let sales = s.login("nino").await;
+    let (st, _) = sales.post("/api/v1/backups", json!({})).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    assert!(s.audit("backup.run").iter().any(|e| e.outcome == "denied"));
+
+    let admin = s.login_elevated("ops").await;
+    let (st, made) = admin.post("/api/v1/backups", json!({})).await;
+    assert_eq!(st, StatusCode::CREATED, "{made}");
+    let (st, history) = admin.get("/api/v1/backups").await;
+    assert_eq!(st, StatusCode::OK, "{history}");
+    assert_eq!(history["runs"][0]["trigger_kind"], "admin");
+    let name = history["archives"][0]["name"].as_str().unwrap().to_string();
+    assert_eq!(name, made["files"][0]["name"]);
+
+    // A restore needs a proof from the last few minutes.
+    let identity = std::fs::read_to_string(&k.identity).unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let body = json!({
+        "archive": name,
+        "identity": identity,
+        "target_url": sqlite_url(target.path(), "copy.db"),
+    });
+    clock.advance(chrono::Duration::minutes(6));
+    let (st, err) = admin.post("/api/v1/backups/restore", body.clone()).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{err}");
+    assert_eq!(err["error"]["code"], "key_step_up_required");
+    assert!(
+        s.audit("backup.restore")
+            .iter()
+            .any(|e| e.outcome == "denied")
+    );
+    assert!(!target.path().join("copy.db").exists());
+
+    let (st, proof) = admin.prove().await;
+    assert_eq!(st, StatusCode::OK, "{proof}");
+    // Not into the database the server runs on.
+    let mut live = body.clone();
+    live["target_url"] = json!(s.db.url);
+    let (st, err) = admin.post("/api/v1/backups/restore", live).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{err}");
+    let (st, restored) = admin.post("/api/v1/backups/restore", body).await;
+    assert_eq!(st, StatusCode::OK, "{restored}");
+    assert!(restored["rows"].as_u64().unwrap() > 0);
+    assert!(s.audit("backup.restore").iter().any(|e| e.outcome == "ok"));
+    let mut conn = s.store.conn().unwrap();
+    let owners =
+        holdfast::alerts::list(&mut conn, holdfast::alerts::Audience::Owners, true, 10).unwrap();
+    assert!(
+        owners.iter().any(|a| a.kind == "backup.restored"),
+        "{owners:?}"
+    );
+}

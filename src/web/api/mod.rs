@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`, one file per resource.
 
 pub mod audit;
+pub mod backups;
 pub mod clients;
 pub mod health;
 pub mod intake;
@@ -23,6 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(statuses::configure)
                 .configure(keys::configure)
                 .configure(users::configure)
-                .configure(openapi::configure),
+                .configure(openapi::configure)
+                .configure(backups::configure),
         );
 }
