@@ -698,6 +698,24 @@ fn killed_backup_leaves_nothing_that_is_listed() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("trial restore"));
+    // The restore drill (the script an admin schedules) takes the newest backup
+    // through the full check and a trial restore.
+    let drill = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/backup/drill.sh"))
+        .arg(&k.identity)
+        .arg(&cfg_path)
+        .env("DRILL_HOLDFAST_BIN", env!("CARGO_BIN_EXE_holdfast"))
+        .env_remove("HOLDFAST_TEST_DATABASE_URL")
+        .env_remove("HOLDFAST_DATABASE__URL")
+        .env_remove("HOLDFAST_CONFIG")
+        .env("TMPDIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        drill.status.success(),
+        "{}",
+        String::from_utf8_lossy(&drill.stderr)
+    );
+    assert!(String::from_utf8_lossy(&drill.stdout).contains("restore drill OK"));
     let copy = sqlite_url(dir.path(), "restored.db");
     let out = cli(&[
         "backup",
