@@ -56,3 +56,4 @@ invalid-too-long-filter = use at most { $max } characters
 invalid-period-order = the end of the period is before its start
 invalid-period-too-long = a period covers at most { $max } days
 invalid-time = use a date (2026-11-22) or a time (2026-11-22T09:30:00Z)
+last-owner = the last active owner cannot be disabled: make another user an owner first

@@ -184,7 +184,20 @@ pub fn disable(conn: &mut DbConn, env: &Env, username: &str) -> Result<User, Ide
         return Err(IdentityError::NotFound(format!("user `{username}`")));
     };
     let now = env.now().naive_utc();
-    conn.transaction(|conn| {
+    crate::store::write_tx(conn, |conn| {
+        // Without an active owner nobody could approve, enroll or recover; checked
+        // inside the write transaction so two disables cannot both pass.
+        if row.role == Role::Owner.as_str() && !row.disabled {
+            let others: i64 = users::table
+                .filter(users::role.eq(Role::Owner.as_str()))
+                .filter(users::disabled.eq(false))
+                .filter(users::id.ne(&row.id))
+                .count()
+                .get_result(conn)?;
+            if others == 0 {
+                return Err(IdentityError::Invalid(Msg::new("last-owner")));
+            }
+        }
         diesel::update(users::table.find(&row.id))
             .set((users::disabled.eq(true), users::updated_at.eq(now)))
             .execute(conn)?;

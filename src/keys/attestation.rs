@@ -14,7 +14,7 @@ use x509_parser::oid_registry::Oid;
 use x509_parser::prelude::*;
 
 use super::piv_ext::{self, Firmware, FormFactor, PinPolicy, TouchPolicy};
-use super::trust::{TrustStore, fingerprint};
+use super::trust::{TrustAnchor, TrustStore, fingerprint};
 
 /// A PIV slot: `9a`, `9c`, `9d`, `9e` or a retired-key slot `82`–`95`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -172,6 +172,9 @@ pub struct Attested {
     pub root_subject: String,
     pub root_fingerprint: String,
     pub root_source: String,
+    /// Intermediates between the f9 certificate and the root, from the trust
+    /// directory (empty when the root signed the f9 itself).
+    pub via: Vec<String>,
 }
 
 fn malformed(which: Which, reason: impl Into<String>) -> AttestationError {
@@ -330,30 +333,7 @@ pub fn verify(
     {
         return Err(AttestationError::IntermediateNotCa);
     }
-    let mut named_root = None;
-    let mut root = None;
-    for anchor in trust.anchors() {
-        let Ok((_, anchor_cert)) = X509Certificate::from_der(&anchor.der) else {
-            continue;
-        };
-        let same_name = anchor_cert.subject().as_raw() == f9.issuer().as_raw();
-        if same_name {
-            named_root = Some(anchor.subject.clone());
-        }
-        if same_name && f9.verify_signature(Some(anchor_cert.public_key())).is_ok() {
-            root = Some(anchor);
-            break;
-        }
-    }
-    let Some(root) = root else {
-        return Err(match named_root {
-            Some(issuer) => AttestationError::WrongRoot { issuer },
-            None => AttestationError::IntermediateFromOtherRoot {
-                issuer: f9.issuer().to_string(),
-            },
-        });
-    };
-
+    let (root, path) = chain_to_root(trust, f9_der, now)?;
     // 2. Validity.
     if !valid_at(&slot_cert, now) {
         return Err(AttestationError::Expired {
@@ -428,5 +408,82 @@ pub fn verify(
         root_subject: root.subject.clone(),
         root_fingerprint: fingerprint(&root.der),
         root_source: root.source.clone(),
+        via: path,
+    })
+}
+
+/// Most CAs sign f9 certificates with the root itself; newer YubiKeys (firmware
+/// 5.7.4 on) have theirs signed by an intermediate that is not on the device. Such
+/// intermediates go in the trust directory beside the roots: they are followed
+/// (each must be a CA, valid now, and signed by the next) but never trusted on
+/// their own, only a self-signed root ends the chain.
+fn chain_to_root<'t>(
+    trust: &'t TrustStore,
+    f9_der: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(&'t TrustAnchor, Vec<String>), AttestationError> {
+    const MAX_INTERMEDIATES: usize = 3;
+    let f9 = parse(Which::Intermediate, f9_der)?;
+    let mut path: Vec<String> = Vec::new();
+    let mut issuer_name = f9.issuer().as_raw().to_vec();
+    let mut issuer_shown = f9.issuer().to_string();
+    // The certificate whose issuer is being looked for, as DER.
+    let mut current: Vec<u8> = f9_der.to_vec();
+    for _ in 0..=MAX_INTERMEDIATES {
+        let Ok((_, cert)) = X509Certificate::from_der(&current) else {
+            return Err(malformed(Which::Intermediate, "unreadable certificate"));
+        };
+        let mut named = None;
+        let mut found = None;
+        for anchor in trust.anchors() {
+            let Ok((_, candidate)) = X509Certificate::from_der(&anchor.der) else {
+                continue;
+            };
+            if candidate.subject().as_raw() != issuer_name.as_slice() {
+                continue;
+            }
+            named = Some(anchor.subject.clone());
+            if cert.verify_signature(Some(candidate.public_key())).is_ok() {
+                found = Some((anchor, candidate.verify_signature(None).is_ok()));
+                break;
+            }
+        }
+        let Some((anchor, self_signed)) = found else {
+            return Err(match named {
+                Some(issuer) => AttestationError::WrongRoot { issuer },
+                None => AttestationError::IntermediateFromOtherRoot {
+                    issuer: issuer_shown,
+                },
+            });
+        };
+        if self_signed {
+            return Ok((anchor, path));
+        }
+        // An intermediate from the trust directory: a CA, valid now.
+        let Ok((_, inter)) = X509Certificate::from_der(&anchor.der) else {
+            return Err(malformed(Which::Intermediate, "unreadable intermediate"));
+        };
+        let is_ca = inter
+            .basic_constraints()
+            .ok()
+            .flatten()
+            .is_some_and(|bc| bc.value.ca);
+        if !is_ca {
+            return Err(AttestationError::IntermediateFromOtherRoot {
+                issuer: format!("{} (in the trust directory but not a CA)", anchor.subject),
+            });
+        }
+        if !valid_at(&inter, now) {
+            return Err(AttestationError::Expired {
+                which: Which::Intermediate,
+            });
+        }
+        path.push(anchor.subject.clone());
+        issuer_name = inter.issuer().as_raw().to_vec();
+        issuer_shown = inter.issuer().to_string();
+        current = anchor.der.clone();
+    }
+    Err(AttestationError::IntermediateFromOtherRoot {
+        issuer: format!("{issuer_shown} (more than {MAX_INTERMEDIATES} intermediates)"),
     })
 }

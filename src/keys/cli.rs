@@ -304,6 +304,25 @@ fn break_glass(config: &Config, env: &Env, username: &str) -> anyhow::Result<()>
                     "expires_at": issued.expires_at,
                 })),
         )?;
+        // Inside the transaction the head is the event just written.
+        let (seq, _) = crate::audit::chain::head(conn)?;
+        crate::alerts::raise(
+            conn,
+            env,
+            &crate::alerts::NewAlert {
+                kind: "key.break_glass".into(),
+                severity: crate::alerts::Severity::High,
+                audience: crate::alerts::Audience::Owners,
+                subject_user: Some(user.id.clone()),
+                summary: format!(
+                    "Break-glass: a hardware-key enrollment code for {} was issued on the server console",
+                    user.username
+                ),
+                detail: serde_json::json!({"username": user.username, "active_keys": active}),
+                evidence: vec![seq],
+                dedupe_key: None,
+            },
+        )?;
         Ok(issued)
     })?;
     tracing::error!(
@@ -492,6 +511,9 @@ fn check_attestation(
                     ", no Basic Constraints"
                 }
             );
+            for inter in &a.via {
+                println!("  <- {inter} (intermediate from the trust directory)");
+            }
             println!("  <- {} [{}]", a.root_subject, a.root_source);
             println!("     SHA-256 {}", a.root_fingerprint);
             if spki.is_none() {

@@ -471,6 +471,19 @@ pub struct Challenge {
 pub const TOKEN_PREFIX: &str = "hfk1";
 
 /// A new single-use challenge for the session with this token hash.
+/// Removes used and expired challenges of every session (sessions that asked for
+/// one and never came back leave theirs behind). Returns how many went.
+pub fn sweep_challenges(conn: &mut DbConn, now: DateTime<Utc>) -> Result<usize, KeysError> {
+    Ok(diesel::delete(
+        key_challenges::table.filter(
+            key_challenges::used_at
+                .is_not_null()
+                .or(key_challenges::expires_at.le(now.naive_utc())),
+        ),
+    )
+    .execute(conn)?)
+}
+
 pub fn create_challenge(
     conn: &mut DbConn,
     env: &Env,

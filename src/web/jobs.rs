@@ -44,6 +44,14 @@ pub async fn start(state: &web::Data<AppState>) -> Result<JobScheduler, ServeErr
             .await
             .map_err(setup("audit.verify_schedule"))?;
     }
+    // Challenges that were asked for and never answered.
+    let st = state.clone();
+    let sweep = Job::new_async("0 17 * * * *", move |_id, _lock| {
+        let st = st.clone();
+        Box::pin(async move { sweep_challenges(&st).await })
+    })
+    .map_err(setup("keys.sweep"))?;
+    scheduler.add(sweep).await.map_err(setup("keys.sweep"))?;
     super::backup_jobs::add(&scheduler, state).await?;
     scheduler.start().await.map_err(setup("scheduler"))?;
     Ok(scheduler)
@@ -68,5 +76,23 @@ async fn verify_now(state: &web::Data<AppState>) {
         ),
         Ok(r) => tracing::error!(problem = ?r.problem, "AUDIT CHAIN BROKEN"),
         Err(e) => tracing::error!(error = %e, "audit verification could not run"),
+    }
+}
+
+async fn sweep_challenges(state: &web::Data<AppState>) {
+    if !claim(state, "keys.sweep").await {
+        return;
+    }
+    let now = state.env.now();
+    let swept = state
+        .store
+        .run(move |conn| {
+            crate::keys::service::sweep_challenges(conn, now)
+                .map_err(|e| crate::store::StoreError::Audit(e.to_string()))
+        })
+        .await;
+    match swept {
+        Ok(n) => tracing::debug!(removed = n, "expired key challenges removed"),
+        Err(e) => tracing::warn!(error = %e, "expired key challenges could not be removed"),
     }
 }

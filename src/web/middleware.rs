@@ -78,6 +78,15 @@ fn new_request_id(state: Option<&web::Data<AppState>>) -> String {
 
 fn wants_html(req: &actix_web::HttpRequest) -> bool {
     let path = req.path();
+    // The public web form is posted by people from the company's site: they get a
+    // page in their language, scripts that ask for JSON get JSON.
+    if path == "/intake/form" {
+        return !req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("application/json"));
+    }
     !(path.starts_with("/api/")
         || path.starts_with("/intake/")
         || path == "/healthz"

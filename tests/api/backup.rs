@@ -309,6 +309,23 @@ fn wrong_identity_and_non_empty_target_are_refused() {
     assert!(err.to_string().contains("not empty"), "{err}");
     assert_eq!(sorted(table_digests(&mut conn)), before);
 
+    // --force replaces a database that holds data (shown on SQLite; on
+    // PostgreSQL it reverts the migrations the same way).
+    let dir = tempfile::tempdir().unwrap();
+    let copy = sqlite_url(dir.path(), "copy.db");
+    restore_to(&config, &k, &archive, &copy);
+    let mut conn = open(&copy);
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query("UPDATE clients SET name = 'changed after the backup'"),
+        &mut conn,
+    )
+    .unwrap();
+    let restored =
+        restore::restore_into(&mut conn, &archive, &ids, &trusted(&config), None, true).unwrap();
+    let m = read_manifest(&config, &k, &archive);
+    assert_eq!(restored.backup_id, m.backup_id);
+    assert_eq!(sorted(table_digests(&mut conn)), manifest_digests(&m));
+
     // An identity given as a recipient, a bad recipient, a missing plugin.
     let secret = std::fs::read_to_string(&k.identity).unwrap();
     let err = keys::recipients(&[secret.trim().to_string()])

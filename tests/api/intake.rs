@@ -117,7 +117,7 @@ async fn call_webhook_is_off_without_a_secret() {
 #[tokio::test]
 async fn web_form_creates_leads_with_honeypot_and_rate_limit() {
     let s = TestServer::start_with(Options {
-        form_per_ip_per_hour: 4,
+        form_per_ip_per_hour: 5,
         ..Options::default()
     });
     s.add_user("boss", Role::Owner, None);
@@ -150,9 +150,26 @@ async fn web_form_creates_leads_with_honeypot_and_rate_limit() {
     .await
     .unwrap();
     assert_eq!(res.status(), StatusCode::ACCEPTED);
-    // Invalid input gets a clear error.
+    // Invalid input gets a clear error: JSON for scripts, a page for people.
     let res = form(&[("name", "No contact")]).await.unwrap();
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(body["error"]["request_id"].is_string(), "{body}");
+    let res = s
+        .client()
+        .raw(Method::POST, "/intake/form")
+        .header("accept", "text/html")
+        .header("accept-language", "en")
+        .form(&[("name", "Nobody to call")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let ct = res.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(ct.starts_with("text/html"), "{ct}");
+    let page = res.text().await.unwrap();
+    assert!(page.contains("<html"), "{page}");
+    assert!(!page.trim_start().starts_with('{'), "{page}");
     // Over the hourly allowance.
     let res = form(&[("name", "Flood"), ("email", "flood@example.com")])
         .await

@@ -89,6 +89,34 @@ fn f9_from_another_root_is_refused() {
 }
 
 #[test]
+fn an_f9_signed_by_an_intermediate_is_accepted_only_through_a_root() {
+    let root = piv::root("Holdfast Test PIV Root CA");
+    let inter = piv::intermediate(&root, "Holdfast Test PIV Attestation B 1", true);
+    let f9 = piv::f9(&inter, true);
+    let key = SoftPiv::attested(&f9, &SlotSpec::default());
+    let mut both = trust_of(&root);
+    both.add("test intermediate", inter.pem.as_bytes()).unwrap();
+    let a = verify(&both, &key).unwrap();
+    assert!(a.root_subject.contains("Holdfast Test PIV Root CA"));
+    assert_eq!(a.via.len(), 1);
+    assert!(a.via[0].contains("Attestation B 1"), "{:?}", a.via);
+    // Without the intermediate the f9's issuer is unknown.
+    let err = verify(&trust_of(&root), &key).unwrap_err();
+    assert_eq!(err.code(), "f9_from_other_root");
+    // An intermediate alone is never trusted: the chain must end at a root.
+    let err = verify(&trust_of(&inter), &key).unwrap_err();
+    assert_eq!(err.code(), "f9_from_other_root", "{err}");
+    // A certificate that is not a CA cannot stand in the middle.
+    let not_ca = piv::intermediate(&root, "Holdfast Test PIV Attestation B 1", false);
+    let f9b = piv::f9(&not_ca, true);
+    let key_b = SoftPiv::attested(&f9b, &SlotSpec::default());
+    let mut with_not_ca = trust_of(&root);
+    with_not_ca.add("not a CA", not_ca.pem.as_bytes()).unwrap();
+    let err = verify(&with_not_ca, &key_b).unwrap_err();
+    assert!(err.to_string().contains("not a CA"), "{err}");
+}
+
+#[test]
 fn self_signed_certificate_with_the_right_extensions_is_refused() {
     let Chain { root, f9, .. } = piv::chain();
     let key = SoftPiv::self_signed(&f9, &SlotSpec::default());
@@ -634,6 +662,24 @@ async fn a_proof_elevates_only_the_session_that_asked() {
     // A challenge cannot be made without a session.
     let (status, _) = s.client().post("/api/v1/keys/challenge", json!({})).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Unanswered challenges of any session are swept once expired, not before.
+    let mut conn = s.store.conn().unwrap();
+    let now = chrono::Utc::now();
+    // A's challenge (used) and B's (spent by the failed proof).
+    assert_eq!(
+        holdfast::keys::service::sweep_challenges(&mut conn, now).unwrap(),
+        2
+    );
+    assert_eq!(
+        holdfast::keys::service::sweep_challenges(&mut conn, now).unwrap(),
+        0
+    );
+    let later = now + chrono::Duration::minutes(3);
+    assert_eq!(
+        holdfast::keys::service::sweep_challenges(&mut conn, later).unwrap(),
+        1,
+        "nino's open challenge"
+    );
 }
 
 #[tokio::test]
@@ -827,6 +873,14 @@ fn break_glass_and_init_issue_enrollment_codes_on_the_console() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+    // The only owner cannot be disabled (nobody could recover or approve then).
+    let out = holdfast_cli(dir.path())
+        .args(["user", "disable", "--username", "owner"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("last active owner"), "{err}");
     // Audited with a high severity marker.
     let db = dir.path().join("holdfast-data/holdfast.db");
     let store = holdfast::store::Store::open(
@@ -850,6 +904,13 @@ fn break_glass_and_init_issue_enrollment_codes_on_the_console() {
         "{}",
         events[0].detail
     );
+    // And an open high-severity alert for the owners, pointing at that event.
+    use holdfast::alerts::{self, Audience, Severity};
+    let open = alerts::list(&mut conn, Audience::Owners, true, 10).unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].kind, "key.break_glass");
+    assert_eq!(open[0].severity, Severity::High);
+    assert_eq!(open[0].evidence, vec![events[0].seq]);
 }
 
 #[tokio::test]

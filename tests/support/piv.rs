@@ -56,6 +56,24 @@ pub fn f9(by: &TestCa, basic_constraints: bool) -> TestCa {
     }
 }
 
+/// A CA between a root and the f9 certificates (as for YubiKey firmware 5.7.4 on);
+/// `ca: false` makes one that must not be accepted as a CA.
+pub fn intermediate(by: &TestCa, cn: &str, ca: bool) -> TestCa {
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut p = named(cn);
+    p.is_ca = if ca {
+        IsCa::Ca(BasicConstraints::Unconstrained)
+    } else {
+        IsCa::ExplicitNoCa
+    };
+    let cert = p.signed_by(&key, &by.issuer).unwrap();
+    TestCa {
+        der: cert.der().to_vec(),
+        pem: cert.pem(),
+        issuer: Issuer::new(p, key),
+    }
+}
+
 /// What a slot attestation certificate claims.
 #[derive(Clone, Debug)]
 pub struct SlotSpec {
