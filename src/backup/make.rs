@@ -287,6 +287,7 @@ fn make(
     }
     let spool_root = config.data_dir.join("backup").join("spool");
     crate::files::private_dir(&spool_root).map_err(io("spool directory"))?;
+    remove_stale_spools(&spool_root);
     let spool = tempfile::Builder::new()
         .prefix("run-")
         .tempdir_in(&spool_root)
@@ -434,4 +435,31 @@ fn make(
         tables: snap.tables.len(),
         files,
     })
+}
+
+/// Plaintext left by runs and trial restores that were killed: a spool directory
+/// untouched for six hours belongs to no live run (each table written touches it).
+fn remove_stale_spools(root: &Path) {
+    let Ok(read) = std::fs::read_dir(root) else {
+        return;
+    };
+    let now = std::time::SystemTime::now();
+    for e in read.flatten() {
+        let stale = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(6 * 3600));
+        if stale {
+            match std::fs::remove_dir_all(e.path()) {
+                Ok(()) => {
+                    tracing::warn!(path = %e.path().display(), "removed the spool of a killed backup run")
+                }
+                Err(err) => {
+                    tracing::error!(path = %e.path().display(), error = %err, "cannot remove an old backup spool")
+                }
+            }
+        }
+    }
 }

@@ -994,3 +994,51 @@ async fn admin_api_runs_lists_and_restores_with_a_fresh_key_proof() {
         "{owners:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_page_shows_history_and_makes_a_backup() {
+    use holdfast::identity::Role;
+    use reqwest::StatusCode;
+    let k = age_keys();
+    let s = TestServer::start_with(crate::support::Options {
+        backup: Some(holdfast::config::BackupConfig {
+            recipients: vec![k.recipient.clone()],
+            destinations: vec![k.dir.path().join("dest")],
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    s.add_user("ops", Role::Admin, None);
+    s.add_user("nino", Role::Sales, Some("north"));
+    let sales = s.login("nino").await;
+    let resp = sales
+        .raw(reqwest::Method::GET, "/admin/backups")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+
+    let admin = s.login_elevated("ops").await;
+    let page = |c: &crate::support::Client| c.raw(reqwest::Method::GET, "/admin/backups").send();
+    let html = page(&admin).await.unwrap().text().await.unwrap();
+    assert!(html.contains("No backups yet."), "{html}");
+    let resp = admin
+        .raw(reqwest::Method::POST, "/admin/backups/run")
+        .form(&[("csrf", admin.csrf.clone().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        resp.status().is_success() || resp.status().is_redirection(),
+        "{}",
+        resp.status()
+    );
+    let html = page(&admin).await.unwrap().text().await.unwrap();
+    assert!(html.contains("data-outcome=\"ok\""), "{html}");
+    assert!(html.contains(".tar.age"), "{html}");
+    assert!(
+        s.audit("backup.run")
+            .iter()
+            .any(|e| e.outcome == "ok" && e.actor_role.as_deref() == Some("admin"))
+    );
+}

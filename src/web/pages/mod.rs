@@ -1,6 +1,7 @@
 //! Server-rendered pages (askama templates in `templates/`, strings from
 //! `locales/`). No JavaScript build step; `static/app.js` is a small enhancement.
 
+pub mod admin_backups;
 pub mod admin_keys;
 pub mod audit;
 pub mod clients;
@@ -23,6 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(clients::configure)
         .configure(keys::configure)
         .configure(admin_keys::configure)
+        .configure(admin_backups::configure)
         .configure(audit::configure);
 }
 
