@@ -148,6 +148,15 @@ fn restore_inner(
     let target = Target::parse(&url).map_err(|_| {
         BackupError::Refused("target_url must be postgres://… or sqlite://PATH".into())
     })?;
+    // From the web, a SQLite target is a new file: the page must not become a
+    // way to write into other files on the server.
+    if let Target::Sqlite(path) = &target
+        && std::path::Path::new(path).exists()
+    {
+        return Err(BackupError::Refused(
+            "a SQLite target must be a new file; restoring over an existing one is done on the console".into(),
+        ));
+    }
     let live = Target::parse(&config.database_url())?;
     let same = match (&target, &live) {
         (Target::Sqlite(a), Target::Sqlite(b)) => std::fs::canonicalize(a)

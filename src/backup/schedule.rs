@@ -48,8 +48,21 @@ pub fn tick(config: &Config, store: &Store, env: &Env, node: &str) -> Result<Tic
         return Ok(Tick::Skipped);
     }
     drop(conn);
-    let result = Plan::from_config(config, Trigger::Schedule, who())
-        .and_then(|plan| make::run(config, store, env, &plan));
+    let result = match Plan::from_config(config, Trigger::Schedule, who()) {
+        Ok(plan) => make::run(config, store, env, &plan),
+        Err(e) => {
+            // A configuration that cannot even start a run (an unreadable
+            // passphrase file) is a failed backup too: audited and alerted.
+            let mut conn = store.conn()?;
+            let event = crate::audit::Event::new("backup.run", crate::audit::Outcome::Failed)
+                .by(who())
+                .detail(json!({"trigger": "schedule", "error": e.to_string(), "kind": e.kind()}));
+            crate::audit::record(&mut conn, env, &Default::default(), &event)?;
+            let failed = Err(e);
+            notify::after_run(&mut conn, env, &failed);
+            failed
+        }
+    };
     let outcome = match result {
         Ok(made) => {
             // Pruning only after a good backup, so a broken schedule never eats

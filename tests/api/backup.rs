@@ -982,6 +982,14 @@ async fn admin_api_runs_lists_and_restores_with_a_fresh_key_proof() {
     live["target_url"] = json!(s.db.url);
     let (st, err) = admin.post("/api/v1/backups/restore", live).await;
     assert_eq!(st, StatusCode::CONFLICT, "{err}");
+    // Nor into an existing file elsewhere on the server.
+    let existing = target.path().join("other.db");
+    std::fs::write(&existing, b"").unwrap();
+    let mut other = body.clone();
+    other["target_url"] = json!(format!("sqlite://{}", existing.display()));
+    let (st, err) = admin.post("/api/v1/backups/restore", other).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{err}");
+    assert_eq!(std::fs::metadata(&existing).unwrap().len(), 0);
     let (st, restored) = admin.post("/api/v1/backups/restore", body).await;
     assert_eq!(st, StatusCode::OK, "{restored}");
     assert!(restored["rows"].as_u64().unwrap() > 0);
