@@ -170,24 +170,32 @@ struct Line {
     hash: Vec<u8>,
 }
 
-impl Line {
-    fn fields(&self) -> Fields<'_> {
-        Fields {
-            seq: self.seq,
-            id: &self.id,
-            at: self.at,
-            request_id: self.request_id.as_deref(),
-            actor_id: self.actor_id.as_deref(),
-            actor_role: self.actor_role.as_deref(),
-            session_ref: self.session_ref.as_deref(),
-            action: &self.action,
-            object_kind: self.object_kind.as_deref(),
-            object_ids: &self.object_ids,
-            object_count: self.object_count,
-            outcome: &self.outcome,
-            detail: &self.detail,
-            ip: self.ip.as_deref(),
-            user_agent: self.user_agent.as_deref(),
+impl<'a> From<&'a Line> for Fields<'a> {
+    fn from(line: &'a Line) -> Self {
+        chain::fields_from!(line)
+    }
+}
+
+impl From<&AuditRow> for Line {
+    fn from(row: &AuditRow) -> Self {
+        Line {
+            seq: row.seq,
+            id: row.id.clone(),
+            at: row.at,
+            request_id: row.request_id.clone(),
+            actor_id: row.actor_id.clone(),
+            actor_role: row.actor_role.clone(),
+            session_ref: row.session_ref.clone(),
+            action: row.action.clone(),
+            object_kind: row.object_kind.clone(),
+            object_ids: row.object_ids.clone(),
+            object_count: row.object_count,
+            outcome: row.outcome.clone(),
+            detail: row.detail.clone(),
+            ip: row.ip.clone(),
+            user_agent: row.user_agent.clone(),
+            prev_hash: row.prev_hash.clone().unwrap_or_default(),
+            hash: row.hash.clone().unwrap_or_default(),
         }
     }
 }
@@ -316,25 +324,7 @@ pub fn write(
     out.write_all(b"\n").map_err(io)?;
     for_each_batch(conn, first, through, |rows| {
         for row in rows {
-            let line = Line {
-                seq: row.seq,
-                id: row.id.clone(),
-                at: row.at,
-                request_id: row.request_id.clone(),
-                actor_id: row.actor_id.clone(),
-                actor_role: row.actor_role.clone(),
-                session_ref: row.session_ref.clone(),
-                action: row.action.clone(),
-                object_kind: row.object_kind.clone(),
-                object_ids: row.object_ids.clone(),
-                object_count: row.object_count,
-                outcome: row.outcome.clone(),
-                detail: row.detail.clone(),
-                ip: row.ip.clone(),
-                user_agent: row.user_agent.clone(),
-                prev_hash: row.prev_hash.clone().unwrap_or_default(),
-                hash: row.hash.clone().unwrap_or_default(),
-            };
+            let line = Line::from(row);
             // The second read must see the same events the walk checked.
             if line.prev_hash != prev {
                 return Err(ArchiveError::Refused(format!(
@@ -508,7 +498,7 @@ pub fn check_file(
                 event.seq
             )));
         }
-        if chain::hash_with(&event.prev_hash, &event.fields(), &mut buf) != event.hash[..] {
+        if chain::hash_with(&event.prev_hash, &Fields::from(&event), &mut buf) != event.hash[..] {
             return Err(bad(format!(
                 "event {} was changed after it was archived",
                 event.seq

@@ -65,6 +65,8 @@ macro_rules! fields_from {
     };
 }
 
+pub(crate) use fields_from;
+
 impl<'a> From<&'a AuditRow> for Fields<'a> {
     fn from(row: &'a AuditRow) -> Self {
         fields_from!(row)

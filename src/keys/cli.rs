@@ -147,10 +147,18 @@ mod piv_commands {
         pub ca_cert: Option<PathBuf>,
     }
 
+    /// From the terminal without echo (someone may be watching the screen), or
+    /// one line of standard input when it is not a terminal (scripts, tests).
     fn read_pin() -> anyhow::Result<SecretString> {
-        eprint!("YubiKey PIN: ");
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line)?;
+        use std::io::IsTerminal;
+        let line = if std::io::stdin().is_terminal() {
+            zeroize::Zeroizing::new(rpassword::prompt_password("YubiKey PIN: ")?)
+        } else {
+            eprint!("YubiKey PIN: ");
+            let mut line = zeroize::Zeroizing::new(String::new());
+            std::io::stdin().lock().read_line(&mut line)?;
+            line
+        };
         let pin = line.trim_end_matches(['\r', '\n']).to_string();
         if pin.is_empty() {
             bail!("no PIN on standard input");
