@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use secrecy::SecretString;
 
 mod audit_cmd;
+mod backup_cmd;
 mod trace_cmd;
 
 use crate::clock::Env;
@@ -60,6 +61,11 @@ pub enum Command {
     /// Which export a leaked file, seed email or seed phone came from: the
     /// export, the user and the time. Exits with 3 when nothing matches.
     Trace(trace_cmd::TraceArgs),
+    /// Encrypted backups: run, list, verify, restore, drill, prune.
+    Backup {
+        #[command(subcommand)]
+        command: backup_cmd::BackupCommand,
+    },
     /// Load realistic demo data: users in two teams, clients with timelines and deals.
     Demo {
         /// How many clients to generate.
@@ -153,6 +159,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit { command } => audit_cmd::run(&config, &env, command),
         Command::Trace(args) => trace_cmd::run(&config, &env, args),
         Command::Key { command } => crate::keys::cli::run(&config, &env, command),
+        Command::Backup { command } => backup_cmd::run(&config, &env, command),
         Command::Demo {
             clients,
             seed,

@@ -48,6 +48,7 @@ pub struct Config {
     pub tasks: TasksConfig,
     /// Outgoing mail for reminders; unset: reminders are in-app only.
     pub smtp: Option<SmtpConfig>,
+    pub backup: BackupConfig,
 }
 
 impl Default for Config {
@@ -68,6 +69,7 @@ impl Default for Config {
             exports: ExportsConfig::default(),
             tasks: TasksConfig::default(),
             smtp: None,
+            backup: BackupConfig::default(),
         }
     }
 }
@@ -389,6 +391,7 @@ impl Default for KeysConfig {
                 "export.reject",
                 "reassign.approve",
                 "reassign.reject",
+                "backup.restore",
             ]
             .map(String::from)
             .to_vec(),
@@ -561,6 +564,7 @@ impl Config {
         self.validate_audit()?;
         self.exports.validate()?;
         self.validate_tasks()?;
+        self.backup.validate()?;
         if let Some(region) = &self.crm.default_phone_region
             && region.parse::<phonenumber::country::Id>().is_err()
         {
@@ -729,6 +733,97 @@ fn describe(error: figment::Error) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// Encrypted backups (`[backup]`). The server holds only public recipients.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    /// age recipients: X25519 public keys (`age1…`) and plugin recipients
+    /// (`age1yubikey1…`, needs the plugin binary on PATH). Never an identity.
+    pub recipients: Vec<String>,
+    /// Directories that receive every archive (local disks, mounted remote disks).
+    /// Empty: `<data_dir>/backups` (same disk as the database: add another).
+    pub destinations: Vec<PathBuf>,
+    /// A file holding a passphrase: each backup also gets a copy encrypted to it
+    /// (`*.pass.tar.age`), for an offline safe.
+    pub passphrase_file: Option<PathBuf>,
+    /// Ed25519 key that signs manifests; created on first use (mode 0600). Unset:
+    /// `<data_dir>/backup/signing.key`. Keep its `.pub` elsewhere too.
+    pub signing_key: Option<PathBuf>,
+    /// Further manifest public keys (hex) accepted by verify and restore (old keys).
+    pub trusted_keys: Vec<String>,
+    /// When the server backs itself up (cron, six fields with seconds first, UTC).
+    /// Empty: never (run `holdfast backup run`).
+    pub schedule: String,
+    /// Retention: the newest N archives are always kept…
+    pub keep_last: u32,
+    /// …and the newest archive of each of the last N days, weeks and months.
+    pub keep_daily: u32,
+    pub keep_weekly: u32,
+    pub keep_monthly: u32,
+    /// An alert when no good backup is younger than this many hours (0: never).
+    pub max_age_hours: i64,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        BackupConfig {
+            recipients: Vec::new(),
+            destinations: Vec::new(),
+            passphrase_file: None,
+            signing_key: None,
+            trusted_keys: Vec::new(),
+            schedule: String::new(),
+            keep_last: 7,
+            keep_daily: 14,
+            keep_weekly: 8,
+            keep_monthly: 12,
+            max_age_hours: 26,
+        }
+    }
+}
+
+impl BackupConfig {
+    pub fn signing_key_path(&self, data_dir: &Path) -> PathBuf {
+        self.signing_key
+            .clone()
+            .unwrap_or_else(|| data_dir.join("backup").join("signing.key"))
+    }
+
+    pub fn destination_dirs(&self, data_dir: &Path) -> Vec<PathBuf> {
+        if self.destinations.is_empty() {
+            vec![data_dir.join("backups")]
+        } else {
+            self.destinations.clone()
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !self.schedule.trim().is_empty() && self.recipients.is_empty() {
+            return Err(ConfigError::Invalid(
+                "backup.schedule is set but backup.recipients is empty: nobody could read the backups".into(),
+            ));
+        }
+        if self.keep_last == 0 {
+            return Err(ConfigError::Invalid(
+                "backup.keep_last must be at least 1".into(),
+            ));
+        }
+        if self.max_age_hours < 0 {
+            return Err(ConfigError::Invalid(
+                "backup.max_age_hours must not be negative".into(),
+            ));
+        }
+        for k in &self.trusted_keys {
+            if hex::decode(k.trim()).map(|b| b.len()) != Ok(32) {
+                return Err(ConfigError::Invalid(format!(
+                    "backup.trusted_keys: `{k}` is not a hex Ed25519 public key"
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

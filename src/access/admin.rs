@@ -173,6 +173,21 @@ impl AdminGate {
             .await
     }
 
+    /// Clearance for a privileged operation that lives above this layer (backups):
+    /// the same role and hardware-key rule (step-up when `event` is a step-up
+    /// action), a refusal audited here. Only the holder of the returned
+    /// `Cleared` can run the operation.
+    pub async fn clear_privileged(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+        event: &'static str,
+        kind: &'static str,
+        ids: Vec<String>,
+    ) -> Result<Cleared, GateError> {
+        self.clear(actor, meta, event, kind, ids).await
+    }
+
     /// Admins manage accounts and keys, but not the owners': only an owner may.
     fn may_manage(actor: &Actor, target_role: Role) -> Result<(), Failure> {
         if target_role == Role::Owner && actor.role != Role::Owner {

@@ -53,6 +53,7 @@ pub async fn start(state: &web::Data<AppState>) -> Result<JobScheduler, ServeErr
     .map_err(setup("keys.sweep"))?;
     scheduler.add(sweep).await.map_err(setup("keys.sweep"))?;
     super::work_jobs::add(&scheduler, state).await?;
+    super::backup_jobs::add(&scheduler, state).await?;
     scheduler.start().await.map_err(setup("scheduler"))?;
     Ok(scheduler)
 }

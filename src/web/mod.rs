@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod auth;
+mod backup_jobs;
 pub mod error;
 mod jobs;
 pub mod middleware;

@@ -10,6 +10,7 @@ mod architecture;
 mod audit;
 mod audit_views;
 mod authz;
+mod backup;
 mod bad_input;
 mod cli;
 mod clients;

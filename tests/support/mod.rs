@@ -132,6 +132,8 @@ pub struct Options {
     pub exports: Option<holdfast::config::ExportsConfig>,
     /// Last changes to the configuration before the server starts.
     pub tweak: Option<fn(&mut Config)>,
+    /// Overrides for `[backup]`.
+    pub backup: Option<holdfast::config::BackupConfig>,
 }
 
 impl Default for Options {
@@ -146,6 +148,7 @@ impl Default for Options {
             keys: None,
             exports: None,
             tweak: None,
+            backup: None,
         }
     }
 }
@@ -176,6 +179,9 @@ impl TestServer {
         }
         if let Some(exports) = opts.exports {
             config.exports = exports;
+        }
+        if let Some(backup) = opts.backup {
+            config.backup = backup;
         }
         // A test PIV root in the server's trust directory (with Yubico's built in).
         let piv_root = piv::root("Holdfast Test PIV Root CA");

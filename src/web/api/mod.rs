@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod backups;
 pub mod clients;
 pub mod exports;
 pub mod health;
@@ -34,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(alerts::configure)
                 .configure(reassign::configure)
                 .configure(deals::configure)
-                .configure(tasks::configure),
+                .configure(tasks::configure)
+                .configure(backups::configure),
         );
 }

@@ -1,6 +1,7 @@
 //! Server-rendered pages (askama templates in `templates/`, strings from
 //! `locales/`). No JavaScript build step; `static/app.js` is a small enhancement.
 
+pub mod admin_backups;
 pub mod admin_keys;
 pub mod audit;
 pub mod clients;
@@ -30,7 +31,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(audit::configure)
         .configure(control::configure)
         .configure(pipeline::configure)
-        .configure(my_day::configure);
+        .configure(my_day::configure)
+        .configure(admin_backups::configure);
 }
 
 const APP_CSS: &str = include_str!("../../../static/app.css");

@@ -1,0 +1,363 @@
+//! Rows in and out of a database as JSON lines, one table at a time, streamed.
+//!
+//! Each database turns a row into a JSON array itself (`json_array` in SQLite,
+//! `json_build_array` in PostgreSQL), so one text column carries any table; here
+//! every value is then brought to the archive's canonical form (FORMAT.md), which
+//! is the same whichever backend wrote it. On restore a batch of rows goes back as
+//! one JSON parameter that the database unpacks (`json_each`,
+//! `json_array_elements`).
+
+use std::io::Write;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::connection::DefaultLoadingMode;
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use serde_json::Value;
+
+use super::BackupError;
+use super::catalog::{ColType, Table, check_ident};
+use crate::store::{Backend, DbConn};
+
+const FETCH: usize = 2000;
+const INSERT_BATCH: usize = 500;
+pub const TIMESTAMP_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6f";
+
+#[derive(QueryableByName)]
+struct RowText {
+    #[diesel(sql_type = Text)]
+    r: String,
+}
+
+fn select_sql(backend: Backend, t: &Table) -> Result<String, BackupError> {
+    check_ident(&t.name)?;
+    let mut exprs = Vec::with_capacity(t.columns.len());
+    for c in &t.columns {
+        check_ident(&c.name)?;
+        let q = format!("\"{}\"", c.name);
+        exprs.push(match (backend, c.ty) {
+            (Backend::Sqlite, ColType::Blob) => {
+                format!("CASE WHEN {q} IS NULL THEN NULL ELSE lower(hex({q})) END")
+            }
+            (Backend::Sqlite, ColType::Decimal) => format!("CAST({q} AS TEXT)"),
+            (Backend::Postgres, ColType::Blob) => format!("encode({q}, 'hex')"),
+            (Backend::Postgres, ColType::Decimal) => format!("{q}::text"),
+            _ => q,
+        });
+    }
+    if t.columns.len() > 100 {
+        return Err(BackupError::Schema(format!(
+            "table {} has more than 100 columns",
+            t.name
+        )));
+    }
+    let order: Vec<String> = if t.primary_key.is_empty() {
+        t.columns.iter().map(|c| c.name.clone()).collect()
+    } else {
+        t.primary_key.clone()
+    };
+    let order: Vec<String> = order
+        .iter()
+        .map(|n| {
+            let text = t
+                .columns
+                .iter()
+                .any(|c| c.name == *n && c.ty == ColType::Text);
+            // Byte order for text on both backends (SQLite's BINARY is bytes).
+            if backend == Backend::Postgres && text {
+                format!("\"{n}\" COLLATE \"C\"")
+            } else {
+                format!("\"{n}\"")
+            }
+        })
+        .collect();
+    Ok(match backend {
+        Backend::Sqlite => format!(
+            "SELECT json_array({}) AS r FROM \"{}\" ORDER BY {}",
+            exprs.join(", "),
+            t.name,
+            order.join(", ")
+        ),
+        Backend::Postgres => format!(
+            "SELECT json_build_array({})::text AS r FROM \"{}\" ORDER BY {}",
+            exprs.join(", "),
+            t.name,
+            order.join(", ")
+        ),
+    })
+}
+
+fn bad(t: &Table, col: &str, v: &Value) -> BackupError {
+    BackupError::Schema(format!(
+        "table {}: column {col} holds {v}, which is not its declared type",
+        t.name
+    ))
+}
+
+pub fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
+    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+}
+
+/// One value in the archive's canonical form.
+fn canonical(t: &Table, col: &str, ty: ColType, v: Value) -> Result<Value, BackupError> {
+    if v.is_null() {
+        return Ok(v);
+    }
+    let out = match ty {
+        ColType::Text | ColType::Decimal => match v {
+            Value::String(_) => v,
+            other => return Err(bad(t, col, &other)),
+        },
+        ColType::Int => match v.as_i64() {
+            Some(n) => Value::from(n),
+            None => return Err(bad(t, col, &v)),
+        },
+        ColType::Bool => match &v {
+            Value::Bool(_) => v,
+            Value::Number(n) if n.as_i64() == Some(0) => Value::Bool(false),
+            Value::Number(n) if n.as_i64() == Some(1) => Value::Bool(true),
+            _ => return Err(bad(t, col, &v)),
+        },
+        ColType::Timestamp => match v.as_str().and_then(parse_timestamp) {
+            Some(ts) => Value::String(ts.format(TIMESTAMP_FORMAT).to_string()),
+            None => return Err(bad(t, col, &v)),
+        },
+        ColType::Date => match v
+            .as_str()
+            .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+        {
+            Some(d) => Value::String(d.format("%Y-%m-%d").to_string()),
+            None => return Err(bad(t, col, &v)),
+        },
+        ColType::Blob => match v.as_str() {
+            Some(s) if hex::decode(s).is_ok() => Value::String(s.to_ascii_lowercase()),
+            _ => return Err(bad(t, col, &v)),
+        },
+        ColType::Real => match v.as_f64() {
+            Some(_) => v,
+            None => return Err(bad(t, col, &v)),
+        },
+    };
+    Ok(out)
+}
+
+fn write_row(t: &Table, raw: &str, out: &mut dyn Write) -> Result<(), BackupError> {
+    let values: Vec<Value> = serde_json::from_str(raw)
+        .map_err(|e| BackupError::Schema(format!("table {}: row is not JSON: {e}", t.name)))?;
+    if values.len() != t.columns.len() {
+        return Err(BackupError::Schema(format!(
+            "table {}: a row has {} values for {} columns",
+            t.name,
+            values.len(),
+            t.columns.len()
+        )));
+    }
+    let canon = values
+        .into_iter()
+        .zip(&t.columns)
+        .map(|(v, c)| canonical(t, &c.name, c.ty, v))
+        .collect::<Result<Vec<_>, _>>()?;
+    serde_json::to_writer(&mut *out, &canon)
+        .map_err(|e| BackupError::Io(format!("writing table {}: {e}", t.name)))?;
+    out.write_all(b"\n")
+        .map_err(|e| BackupError::Io(format!("writing table {}: {e}", t.name)))?;
+    Ok(())
+}
+
+/// Writes every row of `t` as JSON lines; returns the row count. On PostgreSQL
+/// the caller holds the snapshot transaction (a cursor needs one).
+pub fn dump(conn: &mut DbConn, t: &Table, out: &mut dyn Write) -> Result<u64, BackupError> {
+    let sql = select_sql(conn.backend(), t)?;
+    let mut n = 0u64;
+    match conn {
+        DbConn::Sqlite(c) => {
+            // SQLite steps through the result row by row: bounded memory.
+            let iter = diesel::sql_query(sql).load_iter::<RowText, DefaultLoadingMode>(c)?;
+            for row in iter {
+                write_row(t, &row?.r, out)?;
+                n += 1;
+            }
+        }
+        DbConn::Pg(_) => {
+            diesel::sql_query(format!("DECLARE hf_backup NO SCROLL CURSOR FOR {sql}"))
+                .execute(conn)?;
+            loop {
+                let batch: Vec<RowText> =
+                    diesel::sql_query(format!("FETCH FORWARD {FETCH} FROM hf_backup"))
+                        .load(conn)?;
+                let len = batch.len();
+                for row in batch {
+                    write_row(t, &row.r, out)?;
+                    n += 1;
+                }
+                if len < FETCH {
+                    break;
+                }
+            }
+            diesel::sql_query("CLOSE hf_backup").execute(conn)?;
+        }
+    }
+    Ok(n)
+}
+
+/// The expression that turns element `i` of a JSON row back into a column value.
+fn insert_expr(backend: Backend, i: usize, ty: ColType) -> String {
+    match backend {
+        Backend::Sqlite => {
+            let x = format!("json_extract(r.value, '$[{i}]')");
+            match ty {
+                ColType::Blob => format!("unhex({x})"),
+                _ => x,
+            }
+        }
+        Backend::Postgres => {
+            let x = format!("(r.value->>{i})");
+            match ty {
+                ColType::Text => x,
+                ColType::Int => format!("{x}::bigint"),
+                ColType::Bool => format!("{x}::boolean"),
+                ColType::Timestamp => format!("{x}::timestamp"),
+                ColType::Date => format!("{x}::date"),
+                ColType::Blob => format!("decode({x}, 'hex')"),
+                ColType::Real => format!("{x}::double precision"),
+                ColType::Decimal => format!("{x}::numeric"),
+            }
+        }
+    }
+}
+
+/// Inserts rows (canonical JSON arrays, in archive order) in batches.
+pub struct Inserter<'a> {
+    table: &'a Table,
+    backend: Backend,
+    sql: String,
+    batch: Vec<Value>,
+    pub rows: u64,
+}
+
+impl<'a> Inserter<'a> {
+    pub fn new(backend: Backend, table: &'a Table, upsert: bool) -> Result<Self, BackupError> {
+        check_ident(&table.name)?;
+        let cols: Vec<String> = table
+            .columns
+            .iter()
+            .map(|c| check_ident(&c.name).map(|_| format!("\"{}\"", c.name)))
+            .collect::<Result<_, _>>()?;
+        let exprs: Vec<String> = table
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| insert_expr(backend, i, c.ty))
+            .collect();
+        let conflict = if upsert && !table.primary_key.is_empty() {
+            let keys: Vec<String> = table
+                .primary_key
+                .iter()
+                .map(|k| format!("\"{k}\""))
+                .collect();
+            let sets: Vec<String> = table
+                .columns
+                .iter()
+                .filter(|c| !table.primary_key.contains(&c.name))
+                .map(|c| format!("\"{0}\" = excluded.\"{0}\"", c.name))
+                .collect();
+            if sets.is_empty() {
+                format!(" ON CONFLICT ({}) DO NOTHING", keys.join(", "))
+            } else {
+                format!(
+                    " ON CONFLICT ({}) DO UPDATE SET {}",
+                    keys.join(", "),
+                    sets.join(", ")
+                )
+            }
+        } else {
+            String::new()
+        };
+        let sql = match backend {
+            // `WHERE true` keeps SQLite from reading ON CONFLICT as a join clause.
+            Backend::Sqlite => format!(
+                "INSERT INTO \"{}\" ({}) SELECT {} FROM json_each(?) AS r WHERE true ORDER BY r.key{}",
+                table.name,
+                cols.join(", "),
+                exprs.join(", "),
+                conflict
+            ),
+            Backend::Postgres => format!(
+                "INSERT INTO \"{}\" ({}) SELECT {} FROM json_array_elements($1::json) WITH ORDINALITY AS r(value, n) ORDER BY r.n{}",
+                table.name,
+                cols.join(", "),
+                exprs.join(", "),
+                conflict
+            ),
+        };
+        Ok(Inserter {
+            table,
+            backend,
+            sql,
+            batch: Vec::with_capacity(INSERT_BATCH),
+            rows: 0,
+        })
+    }
+
+    /// Takes one JSON line from the archive; checks it against the column types.
+    pub fn push(&mut self, conn: &mut DbConn, line: &[u8]) -> Result<(), BackupError> {
+        let values: Vec<Value> = serde_json::from_slice(line).map_err(|e| {
+            BackupError::Archive(format!(
+                "table {} row {}: not a JSON array: {e}",
+                self.table.name,
+                self.rows + 1
+            ))
+        })?;
+        if values.len() != self.table.columns.len() {
+            return Err(BackupError::Archive(format!(
+                "table {} row {}: {} values for {} columns",
+                self.table.name,
+                self.rows + 1,
+                values.len(),
+                self.table.columns.len()
+            )));
+        }
+        let mut row = Vec::with_capacity(values.len());
+        for (v, c) in values.into_iter().zip(&self.table.columns) {
+            let v = canonical(self.table, &c.name, c.ty, v)?;
+            // SQLite keeps timestamps as text in diesel's own spelling; writing the
+            // same spelling keeps text comparisons in queries right.
+            let v = match (self.backend, c.ty, &v) {
+                (Backend::Sqlite, ColType::Timestamp, Value::String(s)) => parse_timestamp(s)
+                    .map(|ts| Value::String(ts.format("%F %T%.f").to_string()))
+                    .unwrap_or(v),
+                _ => v,
+            };
+            row.push(v);
+        }
+        self.batch.push(Value::Array(row));
+        self.rows += 1;
+        if self.batch.len() >= INSERT_BATCH {
+            self.flush(conn)?;
+        }
+        Ok(())
+    }
+
+    pub fn flush(&mut self, conn: &mut DbConn) -> Result<(), BackupError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let json = Value::Array(std::mem::take(&mut self.batch)).to_string();
+        diesel::sql_query(&self.sql)
+            .bind::<Text, _>(json)
+            .execute(conn)?;
+        Ok(())
+    }
+}
+
+/// Row count and SHA-256 of a table as the archive would hold it: the same
+/// data gives the same digest on either backend. (PostgreSQL: call inside a
+/// transaction.)
+pub fn digest(conn: &mut DbConn, t: &Table) -> Result<(u64, String), BackupError> {
+    let mut w = super::sink::Hashing::new(std::io::sink());
+    let n = dump(conn, t, &mut w)?;
+    let (_, sha) = w.finish();
+    Ok((n, sha))
+}
