@@ -254,6 +254,10 @@ pub struct AuditConfig {
     pub checkpoint_file: Option<PathBuf>,
     /// POST every checkpoint as JSON to this URL (https://…).
     pub checkpoint_webhook: Option<String>,
+    /// Mail the newest checkpoint to these addresses (needs `[smtp]`), at most
+    /// once per `checkpoint_email_every_minutes`; the first one after a start at once.
+    pub checkpoint_email: Vec<String>,
+    pub checkpoint_email_every_minutes: u64,
     /// Old and new values of personal fields (name, company, address, phones,
     /// emails) in write events: "hash" (keyed HMAC, the default) or "keep".
     pub changed_values: ChangedValues,
@@ -281,6 +285,8 @@ impl Default for AuditConfig {
             checkpoint_every_secs: 300,
             checkpoint_file: None,
             checkpoint_webhook: None,
+            checkpoint_email: Vec::new(),
+            checkpoint_email_every_minutes: 1440,
             changed_values: ChangedValues::Hash,
             values_key: None,
             verify_schedule: "0 30 3 * * *".into(),
@@ -626,6 +632,27 @@ impl Config {
                     .into(),
             ));
         }
+        if !a.checkpoint_email.is_empty() {
+            if self.smtp.is_none() {
+                return Err(ConfigError::Invalid(
+                    "audit.checkpoint_email needs an [smtp] section to send through".into(),
+                ));
+            }
+            if a.checkpoint_email_every_minutes < 1 {
+                return Err(ConfigError::Invalid(
+                    "audit.checkpoint_email_every_minutes must be at least 1".into(),
+                ));
+            }
+            if let Some(bad) = a
+                .checkpoint_email
+                .iter()
+                .find(|m| m.parse::<lettre::message::Mailbox>().is_err())
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "audit.checkpoint_email: `{bad}` is not an e-mail address"
+                )));
+            }
+        }
         if let Some(hook) = &a.checkpoint_webhook {
             match url::Url::parse(hook) {
                 Ok(u) if ["https", "http"].contains(&u.scheme()) && u.host().is_some() => {}
@@ -911,6 +938,10 @@ mod tests {
             "[audit]\ncheckpoint_webhook = \"ftp://sink.example.com/cp\"\n",
             "[audit]\ncheckpoint_webhook = \"not a url\"\n",
             "[audit]\nchanged_values = \"plain\"\n",
+            // E-mail without a way to send it, or to something that is no address.
+            "[audit]\ncheckpoint_email = [\"auditor@example.com\"]\n",
+            "[smtp]\nhost = \"mail\"\nfrom = \"a@example.com\"\n[audit]\ncheckpoint_email = [\"not an address\"]\n",
+            "[smtp]\nhost = \"mail\"\nfrom = \"a@example.com\"\n[audit]\ncheckpoint_email = [\"a@example.com\"]\ncheckpoint_email_every_minutes = 0\n",
         ] {
             let figment = Figment::new().merge(Toml::string(bad));
             let err = Config::from_figment(figment, vars(&[])).unwrap_err();

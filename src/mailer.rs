@@ -102,6 +102,25 @@ impl Mailer {
             .map_err(|e| MailError::Message(e.to_string()))
     }
 
+    /// One plain-text message to `to` (addresses checked when the configuration
+    /// was loaded); used for audit checkpoints.
+    pub async fn send_text(&self, to: &[String], subject: &str, body: &str) -> Result<(), MailError> {
+        let mut builder = Message::builder().from(self.from.clone());
+        for addr in to {
+            let mbox = addr
+                .parse::<Mailbox>()
+                .map_err(|e| MailError::Message(format!("recipient {addr}: {e}")))?;
+            builder = builder.to(mbox);
+        }
+        let msg = builder
+            .subject(subject)
+            .header(ContentType::TEXT_PLAIN)
+            .body(body.to_string())
+            .map_err(|e| MailError::Message(e.to_string()))?;
+        self.transport.send(msg).await?;
+        Ok(())
+    }
+
     /// Sends what the outbox holds; returns (sent, failed).
     pub async fn deliver(&self, gate: &Gate) -> Result<(usize, usize), MailError> {
         let queued = gate

@@ -243,9 +243,91 @@ pub fn all(conn: &mut DbConn) -> Result<Vec<Checkpoint>, StoreError> {
 pub struct Exports {
     pub file: Option<PathBuf>,
     pub webhook: Option<(url::Url, reqwest::Client)>,
+    pub email: Option<MailExport>,
+}
+
+/// Checkpoints by e-mail: a person's inbox is out of the server's reach, but a
+/// message per checkpoint would bury it, so at most one per period.
+#[derive(Clone)]
+pub struct MailExport {
+    mailer: crate::mailer::Mailer,
+    to: Vec<String>,
+    every: Duration,
+    /// When this process last mailed one (`None`: not yet, so the next goes out).
+    last_sent: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+}
+
+impl MailExport {
+    pub fn new(mailer: crate::mailer::Mailer, to: Vec<String>, every: Duration) -> MailExport {
+        MailExport {
+            mailer,
+            to,
+            every,
+            last_sent: Default::default(),
+        }
+    }
+
+    fn due(&self) -> bool {
+        match self.last_sent.lock() {
+            Ok(last) => last.is_none_or(|t| t.elapsed() >= self.every),
+            Err(_) => true,
+        }
+    }
+
+    async fn send(&self, cp: &Checkpoint) -> Result<(), CheckpointError> {
+        let line = serde_json::to_string(cp).unwrap_or_default();
+        let subject = format!("Holdfast audit checkpoint at position {}", cp.seq);
+        let body = format!(
+            "The audit log of this Holdfast installation had this head at position {} on {}.\n\
+             Keep this message: save the line below into a file and check the log against it\n\
+             with `holdfast audit verify --checkpoints FILE --public-key checkpoint.key.pub`.\n\n{line}\n",
+            cp.seq,
+            cp.at.format("%Y-%m-%d %H:%M:%S UTC"),
+        );
+        self.mailer
+            .send_text(&self.to, &subject, &body)
+            .await
+            .map_err(|e| CheckpointError::Export {
+                target: format!("e-mail to {}", self.to.join(", ")),
+                message: e.to_string(),
+            })?;
+        if let Ok(mut last) = self.last_sent.lock() {
+            *last = Some(std::time::Instant::now());
+        }
+        Ok(())
+    }
 }
 
 impl Exports {
+    /// The destinations `[audit]` names: file, webhook, e-mail.
+    pub fn from_config(config: &crate::config::Config) -> Result<Exports, CheckpointError> {
+        let a = &config.audit;
+        let webhook = a
+            .checkpoint_webhook
+            .as_deref()
+            .map(|u| {
+                url::Url::parse(u).map_err(|e| CheckpointError::Export {
+                    target: u.to_string(),
+                    message: e.to_string(),
+                })
+            })
+            .transpose()?;
+        let mut exports = Exports::new(a.checkpoint_file.clone(), webhook)?;
+        if let (false, Some(smtp)) = (a.checkpoint_email.is_empty(), &config.smtp) {
+            let mailer = crate::mailer::Mailer::new(smtp, &config.base_url(), chrono_tz::UTC)
+                .map_err(|e| CheckpointError::Export {
+                    target: "e-mail".into(),
+                    message: e.to_string(),
+                })?;
+            exports.email = Some(MailExport::new(
+                mailer,
+                a.checkpoint_email.clone(),
+                Duration::from_secs(a.checkpoint_email_every_minutes.saturating_mul(60)),
+            ));
+        }
+        Ok(exports)
+    }
+
     pub fn new(
         file: Option<PathBuf>,
         webhook: Option<url::Url>,
@@ -276,7 +358,11 @@ impl Exports {
             }
             None => None,
         };
-        Ok(Exports { file, webhook })
+        Ok(Exports {
+            file,
+            webhook,
+            email: None,
+        })
     }
 
     /// Sends `cp` everywhere configured; every failure is returned, after all
@@ -302,6 +388,11 @@ impl Exports {
                     message: e.to_string(),
                 });
             }
+        }
+        if let Some(mail) = self.email.as_ref().filter(|m| m.due())
+            && let Err(e) = mail.send(cp).await
+        {
+            failures.push(e);
         }
         failures
     }

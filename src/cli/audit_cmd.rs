@@ -93,16 +93,7 @@ pub fn run(config: &Config, env: &Env, command: AuditCommand) -> anyhow::Result<
         AuditCommand::Checkpoint => {
             let store = super::open_store(config)?;
             let signer = std::sync::Arc::new(Signer::load_or_create(&key_path)?);
-            let exports = checkpoint::Exports::new(
-                config.audit.checkpoint_file.clone(),
-                config
-                    .audit
-                    .checkpoint_webhook
-                    .as_deref()
-                    .map(url::Url::parse)
-                    .transpose()
-                    .context("audit.checkpoint_webhook")?,
-            )?;
+            let exports = checkpoint::Exports::from_config(config)?;
             let made = actix_web::rt::System::new()
                 .block_on(checkpoint::make_and_send(&store, &signer, env, &exports))?;
             match made {

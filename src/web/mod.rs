@@ -81,17 +81,10 @@ impl AppState {
         let signer =
             checkpoint::Signer::load_or_create(&config.audit.signing_key_path(&config.data_dir))
                 .map_err(|e| ServeError::Setup(format!("audit checkpoint key: {e}")))?;
-        let webhook = match &config.audit.checkpoint_webhook {
-            Some(u) => Some(
-                url::Url::parse(u)
-                    .map_err(|e| ServeError::Setup(format!("audit.checkpoint_webhook: {e}")))?,
-            ),
-            None => None,
-        };
         let checkpoints = Checkpoints {
             signer: Arc::new(signer),
-            exports: checkpoint::Exports::new(config.audit.checkpoint_file.clone(), webhook)
-                .map_err(|e| ServeError::Setup(e.to_string()))?,
+            exports: checkpoint::Exports::from_config(&config)
+                .map_err(|e| ServeError::Setup(format!("audit checkpoints: {e}")))?,
         };
         let gate = Gate::new(
             store.clone(),

@@ -726,6 +726,68 @@ async fn checkpoints_are_exported_to_a_file_and_a_webhook() {
     handle.stop(true).await;
 }
 
+/// Checkpoints by e-mail: the first at once, then at most one per period; the
+/// line in the message verifies with the public key alone.
+#[tokio::test]
+async fn checkpoints_are_mailed_at_most_once_per_period() {
+    use holdfast::config::{SmtpConfig, SmtpSecurity};
+    let (port, mut mail) = crate::support::smtp_sink().await;
+    let smtp = SmtpConfig {
+        host: "127.0.0.1".into(),
+        port: Some(port),
+        security: SmtpSecurity::None,
+        username: None,
+        password: None,
+        from: "Holdfast <audit@example.com>".into(),
+    };
+    let mailer = holdfast::mailer::Mailer::new(&smtp, "https://crm.example.com", chrono_tz::UTC)
+        .unwrap();
+    let exports = checkpoint::Exports {
+        email: Some(checkpoint::MailExport::new(
+            mailer,
+            vec!["auditor@example.ge".into(), "Owner <owner@example.ge>".into()],
+            std::time::Duration::from_secs(3600),
+        )),
+        ..Default::default()
+    };
+    let log = log(None);
+    // The same key, loaded again (Signer is not Clone).
+    let signer = std::sync::Arc::new(
+        Signer::load_or_create(&log._keys.path().join("checkpoint.key")).unwrap(),
+    );
+    let made = checkpoint::make_and_send(&log.store, &signer, &log.env, &exports)
+        .await
+        .unwrap()
+        .unwrap();
+    let (to, data) = mail.recv().await.unwrap();
+    assert_eq!(to, vec!["auditor@example.ge", "owner@example.ge"]);
+    assert!(data.contains(&format!("Subject: Holdfast audit checkpoint at position {}", made.seq)));
+    let line = data
+        .lines()
+        .find(|l| l.starts_with("{\"seq\""))
+        .expect("the checkpoint line");
+    let mailed: Checkpoint = serde_json::from_str(line).unwrap();
+    assert_eq!(mailed, made);
+    assert!(log.signer.public().verifies(&mailed));
+    // Within the period the next checkpoint stays off the mail.
+    let mut conn = log.conn();
+    audit::record(
+        &mut conn,
+        &log.env,
+        &RequestMeta::default(),
+        &Event::new("client.read", Outcome::Ok).by(Who::console()),
+    )
+    .unwrap();
+    drop(conn);
+    let next = checkpoint::make_and_send(&log.store, &signer, &log.env, &exports)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.seq, made.seq + 1);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(mail.try_recv().is_err());
+}
+
 mod archives {
     use super::*;
     use holdfast::audit::archive;

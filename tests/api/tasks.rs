@@ -15,9 +15,8 @@ use holdfast::identity::Role;
 use holdfast::web::work_jobs::ReminderJob;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use crate::support::{ManualClock, Options, TestServer};
+use crate::support::{ManualClock, Options, TestServer, smtp_sink};
 
 /// The server's own schedule is off: the test fires the run itself.
 fn no_schedule(c: &mut Config) {
@@ -302,57 +301,6 @@ async fn a_run_after_downtime_catches_up_on_everything_that_fell_due() {
     let report = out.ran.unwrap();
     assert_eq!((report.reminded, report.escalated), (5, 5));
     assert_eq!(inbox_of(&s, "sales.n1").await["unread"], 5);
-}
-
-/// A minimal SMTP server: accepts every message and hands back (recipients, data).
-async fn smtp_sink() -> (
-    u16,
-    tokio::sync::mpsc::UnboundedReceiver<(Vec<String>, String)>,
-) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            let Ok((sock, _)) = listener.accept().await else {
-                return;
-            };
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let (read, mut write) = sock.into_split();
-                let mut lines = BufReader::new(read).lines();
-                write.write_all(b"220 sink ESMTP\r\n").await.unwrap();
-                let mut rcpt = vec![];
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let upper = line.to_ascii_uppercase();
-                    if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-                        write.write_all(b"250 sink\r\n").await.unwrap();
-                    } else if upper.starts_with("RCPT TO:") {
-                        rcpt.push(line[8..].trim().trim_matches(['<', '>']).to_string());
-                        write.write_all(b"250 ok\r\n").await.unwrap();
-                    } else if upper.starts_with("DATA") {
-                        write.write_all(b"354 go on\r\n").await.unwrap();
-                        let mut data = String::new();
-                        while let Ok(Some(l)) = lines.next_line().await {
-                            if l == "." {
-                                break;
-                            }
-                            data.push_str(&l);
-                            data.push('\n');
-                        }
-                        tx.send((std::mem::take(&mut rcpt), data)).unwrap();
-                        write.write_all(b"250 queued\r\n").await.unwrap();
-                    } else if upper.starts_with("QUIT") {
-                        write.write_all(b"221 bye\r\n").await.unwrap();
-                        return;
-                    } else {
-                        write.write_all(b"250 ok\r\n").await.unwrap();
-                    }
-                }
-            });
-        }
-    });
-    (port, rx)
 }
 
 #[tokio::test]
