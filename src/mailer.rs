@@ -104,7 +104,12 @@ impl Mailer {
 
     /// One plain-text message to `to` (addresses checked when the configuration
     /// was loaded); used for audit checkpoints.
-    pub async fn send_text(&self, to: &[String], subject: &str, body: &str) -> Result<(), MailError> {
+    pub async fn send_text(
+        &self,
+        to: &[String],
+        subject: &str,
+        body: &str,
+    ) -> Result<(), MailError> {
         let mut builder = Message::builder().from(self.from.clone());
         for addr in to {
             let mbox = addr
