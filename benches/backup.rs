@@ -116,6 +116,8 @@ fn main() -> anyhow::Result<()> {
             .args(args)
             .env_remove("HOLDFAST_TEST_DATABASE_URL")
             .env_remove("HOLDFAST_DATABASE__URL")
+            // The bench's own setting would be an unknown configuration key.
+            .env_remove("HOLDFAST_BENCH_CLIENTS")
             .env("HOLDFAST_LOG__LEVEL", "warn");
         c
     };
