@@ -186,6 +186,21 @@ impl Gate {
         event: &'static str,
         ids: Vec<String>,
     ) -> Result<Scope, GateError> {
+        self.scope_as(actor, meta, (obj, act), event, "client", ids)
+            .await
+    }
+
+    /// `scope` for records of `kind` (deals, tasks): the role check, then the
+    /// hardware-key rule; a refusal is audited here.
+    async fn scope_as(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+        (obj, act): (Object, Action),
+        event: &'static str,
+        kind: &'static str,
+        ids: Vec<String>,
+    ) -> Result<Scope, GateError> {
         let (refusal, detail) = match admit(
             &self.policy,
             &self.keys,
@@ -208,7 +223,7 @@ impl Gate {
         };
         let ev = Event::new(event, Outcome::Denied)
             .by(who_of(actor))
-            .on("client", ids)
+            .on(kind, ids)
             .detail(detail);
         self.audit
             .record(meta, &ev)
@@ -234,6 +249,26 @@ impl Gate {
         T: Send + 'static,
         F: FnOnce(&mut DbConn, Ctx<'_>, &Scope) -> Result<Touched<T>, CrmError> + Send + 'static,
     {
+        self.pass_as(scope, meta, mode, event, "client", target, f)
+            .await
+    }
+
+    /// `pass` for records of `kind` (deals, tasks).
+    #[allow(clippy::too_many_arguments)]
+    async fn pass_as<T, F>(
+        &self,
+        scope: Scope,
+        meta: &RequestMeta,
+        mode: Mode,
+        event: &'static str,
+        kind: &'static str,
+        target: Option<String>,
+        f: F,
+    ) -> Result<T, GateError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn, Ctx<'_>, &Scope) -> Result<Touched<T>, CrmError> + Send + 'static,
+    {
         let env = self.env.clone();
         let tx_meta = meta.clone();
         let region = self.phone_region.clone();
@@ -248,7 +283,7 @@ impl Gate {
                     Mode::Read => f(conn, ctx, &scope).map_err(Failure::Crm),
                     Mode::Write => write_tx(conn, |conn| -> Result<Touched<T>, Failure> {
                         let t = f(conn, ctx, &scope)?;
-                        let ev = success_event(event, &scope, &t);
+                        let ev = success_event(event, kind, &scope, &t);
                         // Recorded with the decoy tripwire (gate_alerts).
                         gate_alerts::record_watched(conn, &env, &tx_meta, &ev)
                             .map_err(Failure::Audit)?;
@@ -258,7 +293,7 @@ impl Gate {
                 Ok::<_, GateError>(match outcome {
                     Ok(t) => {
                         let mut pending =
-                            (mode == Mode::Read).then(|| success_event(event, &scope, &t));
+                            (mode == Mode::Read).then(|| success_event(event, kind, &scope, &t));
                         // A read that touched a decoy is recorded at once, with its alert.
                         if let Some(ev) = &pending {
                             match gate_alerts::read_tripped(conn, &env, &tx_meta, ev) {
@@ -271,7 +306,7 @@ impl Gate {
                     }
                     Err(Failure::Audit(e)) => (Err(GateError::AuditUnavailable(e)), None),
                     Err(Failure::Crm(e)) => {
-                        let ev = failure_event(event, &scope, target, &e);
+                        let ev = failure_event(event, kind, &scope, target, &e);
                         (Err(GateError::from(e)), Some(ev))
                     }
                 })
@@ -915,15 +950,21 @@ impl Gate {
     }
 }
 
-fn success_event<T>(event: &'static str, scope: &Scope, t: &Touched<T>) -> Event {
+fn success_event<T>(
+    event: &'static str,
+    kind: &'static str,
+    scope: &Scope,
+    t: &Touched<T>,
+) -> Event {
     Event::new(event, Outcome::Ok)
         .by(scope.who())
-        .on("client", t.ids.clone())
+        .on(kind, t.ids.clone())
         .detail(t.detail.clone())
 }
 
 fn failure_event(
     event: &'static str,
+    kind: &'static str,
     scope: &Scope,
     target: Option<String>,
     e: &CrmError,
@@ -938,7 +979,7 @@ fn failure_event(
     };
     Event::new(event, outcome)
         .by(scope.who())
-        .on("client", target)
+        .on(kind, target)
         .detail(json!({ "reason": reason }))
 }
 

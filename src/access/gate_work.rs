@@ -5,12 +5,11 @@
 
 use serde_json::json;
 
-use super::{Failure, Gate, GateError, Mode, Touched, admit, touched, who_of};
+use super::{Gate, GateError, Mode, touched};
 use crate::access::policy::{Action, Object};
 use crate::access::scope::Scope;
 use crate::audit::{self, Event, Outcome, RequestMeta};
 use crate::crm::CrmError;
-use crate::crm::clients::Ctx;
 use crate::crm::deals::{
     self, Deal, DealDetail, DealPatch, DealQuery, NewDeal, Pipeline, Stage, StageChange,
     StageInput, StageMove,
@@ -20,7 +19,7 @@ use crate::crm::notifications::{self, Inbox, Outgoing, RunReport, RunSettings, S
 use crate::crm::tasks::{self, NewTask, Task, TaskPatch, TaskQuery};
 use crate::crm::types::{ClientSummary, Page};
 use crate::identity::Actor;
-use crate::store::{DbConn, write_tx};
+use crate::store::DbConn;
 
 /// Ids an event names: each record once, in order.
 fn ids_of(list: impl IntoIterator<Item = String>) -> Vec<String> {
@@ -44,106 +43,6 @@ fn task_ids(t: &Task) -> Vec<String> {
 }
 
 impl Gate {
-    /// `scope`, for records of `kind`: the role check, then the hardware-key
-    /// rule; a refusal is audited here.
-    async fn work_scope(
-        &self,
-        actor: &Actor,
-        meta: &RequestMeta,
-        (obj, act): (Object, Action),
-        event: &'static str,
-        kind: &'static str,
-        ids: Vec<String>,
-    ) -> Result<Scope, GateError> {
-        let (refusal, detail) = match admit(
-            &self.policy,
-            &self.keys,
-            actor,
-            obj,
-            act,
-            event,
-            self.env.now(),
-        ) {
-            Ok((reach, cleared)) => {
-                return Ok(Scope::for_user(
-                    cleared,
-                    obj,
-                    act,
-                    reach,
-                    self.policy.clone(),
-                ));
-            }
-            Err(refused) => refused,
-        };
-        let ev = Event::new(event, Outcome::Denied)
-            .by(who_of(actor))
-            .on(kind, ids)
-            .detail(detail);
-        self.audit
-            .record(meta, &ev)
-            .await
-            .map_err(GateError::AuditUnavailable)?;
-        Err(refusal)
-    }
-
-    /// `pass`, for records of `kind`.
-    #[allow(clippy::too_many_arguments)]
-    async fn work_pass<T, F>(
-        &self,
-        scope: Scope,
-        meta: &RequestMeta,
-        mode: Mode,
-        event: &'static str,
-        kind: &'static str,
-        target: Option<String>,
-        f: F,
-    ) -> Result<T, GateError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut DbConn, Ctx<'_>, &Scope) -> Result<Touched<T>, CrmError> + Send + 'static,
-    {
-        let env = self.env.clone();
-        let tx_meta = meta.clone();
-        let region = self.phone_region.clone();
-        let (result, pending) = self
-            .store
-            .run(move |conn| {
-                let ctx = Ctx {
-                    env: &env,
-                    phone_region: region.as_deref(),
-                };
-                let outcome = match mode {
-                    Mode::Read => f(conn, ctx, &scope).map_err(Failure::Crm),
-                    Mode::Write => write_tx(conn, |conn| -> Result<Touched<T>, Failure> {
-                        let t = f(conn, ctx, &scope)?;
-                        let ev = ok_event(event, kind, &scope, &t);
-                        audit::record(conn, &env, &tx_meta, &ev).map_err(Failure::Audit)?;
-                        Ok(t)
-                    }),
-                };
-                Ok::<_, GateError>(match outcome {
-                    Ok(t) => {
-                        let pending =
-                            (mode == Mode::Read).then(|| ok_event(event, kind, &scope, &t));
-                        (Ok(t.value), pending)
-                    }
-                    Err(Failure::Audit(e)) => (Err(GateError::AuditUnavailable(e)), None),
-                    Err(Failure::Crm(e)) => {
-                        let ev = failed_event(event, kind, &scope, target, &e);
-                        (Err(GateError::from(e)), Some(ev))
-                    }
-                })
-            })
-            .await?;
-        if let Some(ev) = pending {
-            self.audit
-                .record(meta, &ev)
-                .await
-                .map_err(GateError::AuditUnavailable)?;
-        }
-        result
-    }
-
     // -----------------------------------------------------------------------
     // Deals
 
@@ -154,7 +53,7 @@ impl Gate {
         query: DealQuery,
     ) -> Result<Page<Deal>, GateError> {
         let scope = self
-            .work_scope(
+            .scope_as(
                 actor,
                 meta,
                 (Object::Deal, Action::List),
@@ -163,7 +62,7 @@ impl Gate {
                 vec![],
             )
             .await?;
-        self.work_pass(
+        self.pass_as(
             scope,
             meta,
             Mode::Read,
@@ -205,7 +104,7 @@ impl Gate {
         owner_id: Option<String>,
     ) -> Result<Pipeline, GateError> {
         let scope = self
-            .work_scope(
+            .scope_as(
                 actor,
                 meta,
                 (Object::Deal, Action::List),
@@ -214,7 +113,7 @@ impl Gate {
                 vec![],
             )
             .await?;
-        self.work_pass(
+        self.pass_as(
             scope,
             meta,
             Mode::Read,
@@ -243,7 +142,7 @@ impl Gate {
         id: &str,
     ) -> Result<DealDetail, GateError> {
         let scope = self
-            .work_scope(
+            .scope_as(
                 actor,
                 meta,
                 (Object::Deal, Action::Read),
@@ -253,7 +152,7 @@ impl Gate {
             )
             .await?;
         let id = id.to_string();
-        self.work_pass(
+        self.pass_as(
             scope,
             meta,
             Mode::Read,
@@ -276,7 +175,7 @@ impl Gate {
         id: &str,
     ) -> Result<Vec<StageChange>, GateError> {
         let scope = self
-            .work_scope(
+            .scope_as(
                 actor,
                 meta,
                 (Object::Deal, Action::Read),
@@ -286,7 +185,7 @@ impl Gate {
             )
             .await?;
         let id = id.to_string();
-        self.work_pass(
+        self.pass_as(
             scope,
             meta,
             Mode::Read,
@@ -310,7 +209,7 @@ impl Gate {
     ) -> Result<Deal, GateError> {
         let client = input.client_id.clone();
         let scope = self
-            .work_scope(
+            .scope_as(
                 actor,
                 meta,
                 (Object::Deal, Action::Create),
@@ -319,7 +218,7 @@ impl Gate {
                 vec![client.clone()],
             )
             .await?;
-        self.work_pass(scope, meta, Mode::Write, "deal.create", "deal", Some(client), move |conn, ctx, scope| {
+        self.pass_as(scope, meta, Mode::Write, "deal.create", "deal", Some(client), move |conn, ctx, scope| {
             let deal = deals::create(conn, ctx, scope, &input)?;
             let detail = json!({
                 "stage": deal.stage, "currency": deal.currency, "owner": deal.owner.as_ref().map(|o| o.id.clone()),
@@ -343,7 +242,7 @@ impl Gate {
             "deal.update"
         };
         let scope = self
-            .work_scope(
+            .scope_as(
                 actor,
                 meta,
                 (Object::Deal, Action::Update),
@@ -353,7 +252,7 @@ impl Gate {
             )
             .await?;
         let id = id.to_string();
-        self.work_pass(
+        self.pass_as(
             scope,
             meta,
             Mode::Write,
@@ -400,7 +299,7 @@ impl Gate {
         input: StageInput,
     ) -> Result<Vec<Stage>, GateError> {
         let scope = self
-            .work_scope(
+            .scope_as(
                 actor,
                 meta,
                 (Object::DealStages, Action::Update),
@@ -410,7 +309,7 @@ impl Gate {
             )
             .await?;
         let code = code.to_string();
-        self.work_pass(
+        self.pass_as(
             scope,
             meta,
             Mode::Write,
@@ -436,7 +335,7 @@ impl Gate {
         query: TaskQuery,
     ) -> Result<Page<Task>, GateError> {
         let scope = self
-            .work_scope(
+            .scope_as(
                 actor,
                 meta,
                 (Object::Task, Action::List),
@@ -445,7 +344,7 @@ impl Gate {
                 vec![],
             )
             .await?;
-        self.work_pass(
+        self.pass_as(
             scope,
             meta,
             Mode::Read,
@@ -472,7 +371,7 @@ impl Gate {
         id: &str,
     ) -> Result<Task, GateError> {
         let scope = self
-            .work_scope(
+            .scope_as(
                 actor,
                 meta,
                 (Object::Task, Action::Read),
@@ -482,7 +381,7 @@ impl Gate {
             )
             .await?;
         let id = id.to_string();
-        self.work_pass(
+        self.pass_as(
             scope,
             meta,
             Mode::Read,
@@ -511,7 +410,7 @@ impl Gate {
             .cloned()
             .collect();
         let scope = self
-            .work_scope(
+            .scope_as(
                 actor,
                 meta,
                 (Object::Task, Action::Create),
@@ -521,7 +420,7 @@ impl Gate {
             )
             .await?;
         let target = linked.into_iter().next();
-        self.work_pass(
+        self.pass_as(
             scope,
             meta,
             Mode::Write,
@@ -549,7 +448,7 @@ impl Gate {
         patch: TaskPatch,
     ) -> Result<Task, GateError> {
         let scope = self
-            .work_scope(
+            .scope_as(
                 actor,
                 meta,
                 (Object::Task, Action::Update),
@@ -559,7 +458,7 @@ impl Gate {
             )
             .await?;
         let id = id.to_string();
-        self.work_pass(
+        self.pass_as(
             scope,
             meta,
             Mode::Write,
@@ -644,7 +543,7 @@ impl Gate {
         limit: u32,
     ) -> Result<Vec<ClientSummary>, GateError> {
         let scope = self
-            .work_scope(
+            .scope_as(
                 actor,
                 meta,
                 (Object::Client, Action::List),
@@ -653,7 +552,7 @@ impl Gate {
                 vec![],
             )
             .await?;
-        self.work_pass(
+        self.pass_as(
             scope,
             meta,
             Mode::Read,
@@ -681,7 +580,7 @@ impl Gate {
         unread_only: bool,
     ) -> Result<Inbox, GateError> {
         let scope = self
-            .work_scope(
+            .scope_as(
                 actor,
                 meta,
                 (Object::Task, Action::Read),
@@ -691,7 +590,7 @@ impl Gate {
             )
             .await?;
         let me = actor.user_id.clone();
-        self.work_pass(
+        self.pass_as(
             scope,
             meta,
             Mode::Read,
@@ -716,7 +615,7 @@ impl Gate {
         id: Option<String>,
     ) -> Result<usize, GateError> {
         let scope = self
-            .work_scope(
+            .scope_as(
                 actor,
                 meta,
                 (Object::Task, Action::Read),
@@ -726,7 +625,7 @@ impl Gate {
             )
             .await?;
         let me = actor.user_id.clone();
-        self.work_pass(
+        self.pass_as(
             scope,
             meta,
             Mode::Write,
@@ -748,7 +647,7 @@ impl Gate {
         meta: &RequestMeta,
     ) -> Result<Settings, GateError> {
         let scope = self
-            .work_scope(
+            .scope_as(
                 actor,
                 meta,
                 (Object::Task, Action::Read),
@@ -758,7 +657,7 @@ impl Gate {
             )
             .await?;
         let me = actor.user_id.clone();
-        self.work_pass(
+        self.pass_as(
             scope,
             meta,
             Mode::Read,
@@ -783,7 +682,7 @@ impl Gate {
         email: Option<String>,
     ) -> Result<Settings, GateError> {
         let scope = self
-            .work_scope(
+            .scope_as(
                 actor,
                 meta,
                 (Object::Task, Action::Read),
@@ -793,7 +692,7 @@ impl Gate {
             )
             .await?;
         let me = actor.user_id.clone();
-        self.work_pass(
+        self.pass_as(
             scope,
             meta,
             Mode::Write,
@@ -811,32 +710,4 @@ impl Gate {
         )
         .await
     }
-}
-
-fn ok_event<T>(event: &'static str, kind: &'static str, scope: &Scope, t: &Touched<T>) -> Event {
-    Event::new(event, Outcome::Ok)
-        .by(scope.who())
-        .on(kind, t.ids.clone())
-        .detail(t.detail.clone())
-}
-
-fn failed_event(
-    event: &'static str,
-    kind: &'static str,
-    scope: &Scope,
-    target: Option<String>,
-    e: &CrmError,
-) -> Event {
-    let (outcome, reason) = match e {
-        CrmError::OutOfScope => (Outcome::Denied, "outside scope".to_string()),
-        CrmError::Forbidden(m) => (Outcome::Denied, m.key.to_string()),
-        CrmError::NotFound => (Outcome::Failed, "not found".into()),
-        CrmError::Invalid { field, .. } => (Outcome::Failed, format!("invalid {field}")),
-        CrmError::Conflict(m) => (Outcome::Failed, m.clone()),
-        CrmError::Store(_) | CrmError::Internal(_) => (Outcome::Failed, "server error".into()),
-    };
-    Event::new(event, outcome)
-        .by(scope.who())
-        .on(kind, target)
-        .detail(json!({ "reason": reason }))
 }
