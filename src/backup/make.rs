@@ -151,29 +151,17 @@ fn spool_tables(conn: &mut DbConn, dir: &Path) -> Result<Snapshot, BackupError> 
     })
 }
 
-/// A consistent view while the CRM keeps serving: SQLite copies itself with
-/// `VACUUM INTO` (one read transaction), PostgreSQL reads everything inside one
-/// repeatable-read, read-only transaction.
+/// A consistent view while the CRM keeps serving: one read transaction. SQLite in
+/// WAL mode keeps the snapshot its first read saw while writers go on (copying
+/// the file first with `VACUUM INTO` doubled a backup's time); PostgreSQL reads
+/// everything inside one repeatable-read, read-only transaction.
 fn snapshot(conn: &mut DbConn, dir: &Path) -> Result<Snapshot, BackupError> {
-    match conn {
-        DbConn::Sqlite(_) => {
-            let copy = dir.join("snapshot.sqlite");
-            let literal = copy.display().to_string().replace('\'', "''");
-            conn.batch_execute(&format!("VACUUM INTO '{literal}'"))?;
-            let mut snap = DbConn::Sqlite(
-                diesel::SqliteConnection::establish(&copy.display().to_string())
-                    .map_err(|e| BackupError::Io(format!("opening the snapshot: {e}")))?,
-            );
-            let result = spool_tables(&mut snap, dir);
-            drop(snap);
-            let _ = std::fs::remove_file(&copy);
-            result
-        }
-        DbConn::Pg(_) => conn.transaction(|c| {
+    conn.transaction(|c| {
+        if c.backend() == crate::store::Backend::Postgres {
             c.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
-            spool_tables(c, dir)
-        }),
-    }
+        }
+        spool_tables(c, dir)
+    })
 }
 
 fn tar_header(size: u64, mtime: i64) -> tar::Header {

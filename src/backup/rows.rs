@@ -21,7 +21,6 @@ use crate::store::{Backend, DbConn};
 
 const FETCH: usize = 2000;
 const INSERT_BATCH: usize = 500;
-pub const TIMESTAMP_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6f";
 
 #[derive(QueryableByName)]
 struct RowText {
@@ -95,9 +94,111 @@ fn bad(t: &Table, col: &str, v: &Value) -> BackupError {
 }
 
 pub fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
-    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+    fixed_timestamp(s).or_else(|| {
+        ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+            .iter()
+            .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+    })
+}
+
+/// `YYYY-MM-DD[T ]HH:MM:SS[.f…]` (up to nine digits), the only spellings the
+/// backends write, read without chrono's format interpreter: that interpreter
+/// was a tenth of a backup's time. Anything else goes the general way.
+fn fixed_timestamp(s: &str) -> Option<NaiveDateTime> {
+    let b = s.as_bytes();
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b' ' || b[10] == b'T')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b.get(r)?.iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let nanos = match b.len() {
+        19 => 0,
+        n if n > 20 && n <= 29 && b[19] == b'.' => (n..29).fold(num(20..n)?, |acc, _| acc * 10),
+        _ => return None,
+    };
+    let year = i32::try_from(num(0..4)?).ok()?;
+    NaiveDate::from_ymd_opt(year, num(5..7)?, num(8..10)?)?.and_hms_nano_opt(
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+        nanos,
+    )
+}
+
+/// How many fraction digits a written timestamp has.
+#[derive(Clone, Copy)]
+enum Fraction {
+    /// Always six (the archive's canonical form, `%.6f`).
+    Micros,
+    /// None, three, six or nine, the fewest that hold it (chrono's `%.f`, which
+    /// is how diesel writes timestamps into SQLite).
+    Shortest,
+}
+
+/// The timestamp as `YYYY-MM-DD{sep}HH:MM:SS.ffffff`, written by hand for the
+/// same reason as `fixed_timestamp`; years outside 0..=9999 and leap seconds go
+/// through chrono.
+fn timestamp_text(ts: NaiveDateTime, sep: char, fraction: Fraction) -> String {
+    use chrono::{Datelike, Timelike};
+    let year = ts.year();
+    if !(0..=9999).contains(&year) || ts.nanosecond() >= 1_000_000_000 {
+        let f = match fraction {
+            Fraction::Micros => "%.6f",
+            Fraction::Shortest => "%.f",
+        };
+        return ts.format(&format!("%Y-%m-%d{sep}%H:%M:%S{f}")).to_string();
+    }
+    fn digits(out: &mut String, n: u32, width: usize) {
+        let mut buf = [b'0'; 9];
+        let mut n = n;
+        for slot in buf[..width].iter_mut().rev() {
+            *slot = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        out.extend(buf[..width].iter().map(|&c| char::from(c)));
+    }
+    let mut out = String::with_capacity(29);
+    digits(&mut out, year.unsigned_abs(), 4);
+    out.push('-');
+    digits(&mut out, ts.month(), 2);
+    out.push('-');
+    digits(&mut out, ts.day(), 2);
+    out.push(sep);
+    digits(&mut out, ts.hour(), 2);
+    out.push(':');
+    digits(&mut out, ts.minute(), 2);
+    out.push(':');
+    digits(&mut out, ts.second(), 2);
+    let nanos = ts.nanosecond();
+    match fraction {
+        Fraction::Micros => {
+            out.push('.');
+            digits(&mut out, nanos / 1_000, 6);
+        }
+        Fraction::Shortest if nanos == 0 => {}
+        Fraction::Shortest if nanos % 1_000_000 == 0 => {
+            out.push('.');
+            digits(&mut out, nanos / 1_000_000, 3);
+        }
+        Fraction::Shortest if nanos % 1_000 == 0 => {
+            out.push('.');
+            digits(&mut out, nanos / 1_000, 6);
+        }
+        Fraction::Shortest => {
+            out.push('.');
+            digits(&mut out, nanos, 9);
+        }
+    }
+    out
 }
 
 /// One value in the archive's canonical form.
@@ -121,7 +222,7 @@ fn canonical(t: &Table, col: &str, ty: ColType, v: Value) -> Result<Value, Backu
             _ => return Err(bad(t, col, &v)),
         },
         ColType::Timestamp => match v.as_str().and_then(parse_timestamp) {
-            Some(ts) => Value::String(ts.format(TIMESTAMP_FORMAT).to_string()),
+            Some(ts) => Value::String(timestamp_text(ts, 'T', Fraction::Micros)),
             None => return Err(bad(t, col, &v)),
         },
         ColType::Date => match v
@@ -326,7 +427,7 @@ impl<'a> Inserter<'a> {
             // same spelling keeps text comparisons in queries right.
             let v = match (self.backend, c.ty, &v) {
                 (Backend::Sqlite, ColType::Timestamp, Value::String(s)) => parse_timestamp(s)
-                    .map(|ts| Value::String(ts.format("%F %T%.f").to_string()))
+                    .map(|ts| Value::String(timestamp_text(ts, ' ', Fraction::Shortest)))
                     .unwrap_or(v),
                 _ => v,
             };
@@ -360,4 +461,62 @@ pub fn digest(conn: &mut DbConn, t: &Table) -> Result<(u64, String), BackupError
     let n = dump(conn, t, &mut w)?;
     let (_, sha) = w.finish();
     Ok((n, sha))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn reference(ts: NaiveDateTime, sep: char, fraction: Fraction) -> String {
+        let f = match fraction {
+            Fraction::Micros => "%.6f",
+            Fraction::Shortest => "%.f",
+        };
+        ts.format(&format!("%Y-%m-%d{sep}%H:%M:%S{f}")).to_string()
+    }
+
+    proptest! {
+        #[test]
+        fn hand_written_timestamps_match_chrono(
+            secs in -62_000_000_000i64..253_000_000_000i64,
+            nanos in prop_oneof![Just(0u32), (0u32..1000).prop_map(|m| m * 1_000_000),
+                                 (0u32..1_000_000).prop_map(|u| u * 1_000), 0u32..1_000_000_000],
+        ) {
+            let ts = chrono::DateTime::from_timestamp(secs, nanos).map(|d| d.naive_utc());
+            prop_assume!(ts.is_some());
+            let ts = ts.unwrap_or_default();
+            for (sep, fraction) in [('T', Fraction::Micros), (' ', Fraction::Shortest)] {
+                let text = timestamp_text(ts, sep, fraction);
+                prop_assert_eq!(&text, &reference(ts, sep, fraction));
+                let back = parse_timestamp(&text);
+                let chrono_back = NaiveDateTime::parse_from_str(&text, &format!("%Y-%m-%d{sep}%H:%M:%S%.f")).ok();
+                prop_assert_eq!(back, chrono_back);
+            }
+        }
+    }
+
+    #[test]
+    fn odd_spellings_are_refused_or_read_like_chrono() {
+        for s in [
+            "2026-11-22 10:00:00",
+            "2026-11-22T10:00:00.5",
+            "2026-11-22T10:00:00.123456789",
+            "2026-02-30 10:00:00",
+            "2026-11-22 24:00:00",
+            "2026-11-22 10:00:00.",
+            "2026-11-22 10:00:00.1234567890",
+            "2026-11-22x10:00:00",
+            "+2026-11-22 10:00:00",
+            "2026-11-22 10:00:0a",
+            "2026-11-22 10:00:60",
+            "2026-11-22 23:59:60.5",
+            "",
+        ] {
+            let chrono_read = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+                .iter()
+                .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok());
+            assert_eq!(parse_timestamp(s), chrono_read, "{s:?}");
+        }
+    }
 }
