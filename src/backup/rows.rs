@@ -185,11 +185,11 @@ fn timestamp_text(ts: NaiveDateTime, sep: char, fraction: Fraction) -> String {
             digits(&mut out, nanos / 1_000, 6);
         }
         Fraction::Shortest if nanos == 0 => {}
-        Fraction::Shortest if nanos % 1_000_000 == 0 => {
+        Fraction::Shortest if nanos.is_multiple_of(1_000_000) => {
             out.push('.');
             digits(&mut out, nanos / 1_000_000, 3);
         }
-        Fraction::Shortest if nanos % 1_000 == 0 => {
+        Fraction::Shortest if nanos.is_multiple_of(1_000) => {
             out.push('.');
             digits(&mut out, nanos / 1_000, 6);
         }
