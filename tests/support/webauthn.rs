@@ -160,6 +160,8 @@ pub fn packed_attestation(ca: &TestCa, aaguid: &str) -> Attest {
 
 pub struct SoftKey {
     pub credential: EcdsaKeyPair,
+    /// The credential's private key, PKCS#8 (to copy it into another authenticator).
+    pub pkcs8: Vec<u8>,
     pub cred_id: Vec<u8>,
     pub aaguid: uuid::Uuid,
     pub counter: u32,
@@ -183,6 +185,7 @@ impl SoftKey {
         ring::rand::SecureRandom::fill(&rng, &mut cred_id).unwrap();
         SoftKey {
             credential,
+            pkcs8: pkcs8.as_ref().to_vec(),
             cred_id,
             aaguid: uuid::Uuid::parse_str(aaguid).unwrap(),
             counter: 0,
