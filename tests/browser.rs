@@ -8,8 +8,9 @@
 //!
 //! Screenshots for a visual check are written to `/tmp/holdfast-card.png`,
 //! `/tmp/holdfast-card-rtl.png`, `/tmp/holdfast-card-phone.png` (whole page),
-//! `/tmp/holdfast-card-phone-top.png` (first screen), `/tmp/holdfast-list-phone.png`
-//! and `/tmp/holdfast-form-error.png`.
+//! `/tmp/holdfast-card-phone-top.png` (first screen), `/tmp/holdfast-list-phone.png`,
+//! `/tmp/holdfast-form-error.png` and `/tmp/holdfast-webauthn.png` (`/keys/elevate`
+//! after a refused security-key registration).
 
 #[path = "support/piv.rs"]
 #[allow(dead_code)]
@@ -1072,6 +1073,8 @@ async fn security_key_scenario(
         !b.exists("#webauthn-login").await?,
         "nothing was registered"
     );
+    b.screenshot_full(Path::new("/tmp/holdfast-webauthn.png"))
+        .await?;
 
     // A software key the allowed set accepts, registered over the API for the
     // same user, and the same credential put into the virtual authenticator.

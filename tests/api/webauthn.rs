@@ -479,3 +479,41 @@ async fn a_webauthn_credential_is_no_piv_key() {
     rejected(status, &body, "unknown_key");
     assert_eq!(info["fingerprint"].as_str().unwrap().len(), 64);
 }
+
+#[tokio::test]
+async fn openapi_describes_the_webauthn_routes() {
+    let s = TestServer::start();
+    let (status, doc) = s.client().get("/api/v1/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    for path in [
+        "/keys/webauthn/register/begin",
+        "/keys/webauthn/register/finish",
+        "/keys/webauthn/login/begin",
+        "/keys/webauthn/login/finish",
+    ] {
+        assert!(
+            doc["paths"][path]["post"].is_object(),
+            "{path} not described"
+        );
+    }
+    let key = &doc["components"]["schemas"]["HardwareKey"]["properties"];
+    for field in ["aaguid", "attestation_ca", "user_verification"] {
+        assert!(key[field].is_object(), "HardwareKey.{field} not described");
+    }
+}
+
+#[tokio::test]
+async fn without_a_domain_name_webauthn_is_unavailable_and_says_so() {
+    // The default test server's public URL is https://127.0.0.1:PORT.
+    let s = TestServer::start();
+    s.add_user("it", Role::Admin, None);
+    let it = s.login("it").await;
+    let code = s.enrollment_code(&user_id(&it).await);
+    let (status, body) = it
+        .post(
+            "/api/v1/keys/webauthn/register/begin",
+            json!({"code": code}),
+        )
+        .await;
+    rejected(status, &body, "webauthn_unavailable");
+}
