@@ -370,13 +370,21 @@ pub struct KeysConfig {
     pub step_up_minutes: i64,
     /// The actions (audit event names) that need a fresh proof.
     pub step_up_actions: Vec<String>,
-    /// Key kinds that may be enrolled and used: `piv` (`webauthn` is accepted here
-    /// but not built yet, so it is not in the default).
+    /// Key kinds that may be enrolled and used: `piv` (YubiKey PIV through the
+    /// command line) and `webauthn` (security keys in the browser).
     pub accepted_kinds: Vec<String>,
     /// Seconds a login challenge stays valid (at most 120).
     pub challenge_seconds: i64,
     /// Hours an enrollment code stays valid.
     pub enrollment_code_hours: i64,
+    /// Trust the Yubico FIDO attestation root built into the binary (`trust/` in
+    /// the source) for WebAuthn registrations.
+    pub webauthn_builtin_roots: bool,
+    /// Extra WebAuthn attestation CAs (`.pem`, `.crt`, `.cer`, `.der` files).
+    pub webauthn_trust_dir: Option<PathBuf>,
+    /// Authenticator models (AAGUIDs) allowed to register; empty: every model the
+    /// attestation CAs above attest.
+    pub webauthn_aaguids: Vec<String>,
 }
 
 impl Default for KeysConfig {
@@ -401,9 +409,12 @@ impl Default for KeysConfig {
             ]
             .map(String::from)
             .to_vec(),
-            accepted_kinds: vec!["piv".into()],
+            accepted_kinds: vec!["piv".into(), "webauthn".into()],
             challenge_seconds: 120,
             enrollment_code_hours: 24,
+            webauthn_builtin_roots: true,
+            webauthn_trust_dir: None,
+            webauthn_aaguids: Vec::new(),
         }
     }
 }
@@ -684,6 +695,15 @@ impl Config {
         {
             return Err(ConfigError::Invalid(format!(
                 "keys.accepted_kinds: unknown kind `{kind}` (piv, webauthn)"
+            )));
+        }
+        if let Some(bad) = k
+            .webauthn_aaguids
+            .iter()
+            .find(|a| uuid::Uuid::parse_str(a.trim()).is_err())
+        {
+            return Err(ConfigError::Invalid(format!(
+                "keys.webauthn_aaguids: `{bad}` is not an AAGUID (8-4-4-4-12 hex digits)"
             )));
         }
         if k.elevation_minutes <= 0 || k.step_up_minutes <= 0 || k.enrollment_code_hours <= 0 {

@@ -40,3 +40,155 @@ document.addEventListener("DOMContentLoaded", function () {
     });
   });
 });
+
+// Security keys in the browser (WebAuthn) on /keys/elevate: the server sends the
+// options for navigator.credentials, this passes them to the browser and posts
+// the key's answer back; the page is then reloaded and rendered by the server.
+(function () {
+  function toBytes(text) {
+    var b64 = text.replace(/-/g, "+").replace(/_/g, "/");
+    while (b64.length % 4) {
+      b64 += "=";
+    }
+    var raw = window.atob(b64);
+    var out = new Uint8Array(raw.length);
+    for (var i = 0; i < raw.length; i++) {
+      out[i] = raw.charCodeAt(i);
+    }
+    return out.buffer;
+  }
+
+  function toText(buffer) {
+    if (!buffer) {
+      return null;
+    }
+    var bytes = new Uint8Array(buffer);
+    var raw = "";
+    for (var i = 0; i < bytes.length; i++) {
+      raw += String.fromCharCode(bytes[i]);
+    }
+    return window.btoa(raw).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  function withBytes(list) {
+    return (list || []).map(function (c) {
+      var copy = Object.assign({}, c);
+      copy.id = toBytes(c.id);
+      return copy;
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var section = document.getElementById("webauthn");
+    if (!section) {
+      return;
+    }
+    var status = document.getElementById("webauthn-status");
+    var csrf = section.getAttribute("data-csrf");
+
+    function say(text) {
+      status.textContent = text;
+      status.hidden = false;
+    }
+
+    if (!window.PublicKeyCredential || !navigator.credentials) {
+      say(section.getAttribute("data-unsupported"));
+      return;
+    }
+
+    function post(path, body) {
+      return fetch(path, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "content-type": "application/json", "x-csrf-token": csrf },
+        body: JSON.stringify(body),
+      }).then(function (res) {
+        return res.json().catch(function () {
+          return {};
+        }).then(function (data) {
+          if (!res.ok) {
+            var message = data && data.error ? data.error.message : String(res.status);
+            throw new Error(message);
+          }
+          return data;
+        });
+      });
+    }
+
+    function failed(err) {
+      say(section.getAttribute("data-error") + " " + (err && err.message ? err.message : String(err)));
+    }
+
+    var login = document.getElementById("webauthn-login");
+    if (login) {
+      login.hidden = false;
+      login.addEventListener("click", function () {
+        post("/api/v1/keys/webauthn/login/begin", {})
+          .then(function (begin) {
+            var options = begin.public_key.publicKey;
+            options.challenge = toBytes(options.challenge);
+            options.allowCredentials = withBytes(options.allowCredentials);
+            return navigator.credentials.get({ publicKey: options }).then(function (cred) {
+              return post("/api/v1/keys/webauthn/login/finish", {
+                ceremony: begin.ceremony,
+                credential: {
+                  id: cred.id,
+                  rawId: toText(cred.rawId),
+                  type: cred.type,
+                  response: {
+                    authenticatorData: toText(cred.response.authenticatorData),
+                    clientDataJSON: toText(cred.response.clientDataJSON),
+                    signature: toText(cred.response.signature),
+                    userHandle: toText(cred.response.userHandle),
+                  },
+                  extensions: {},
+                },
+              });
+            });
+          })
+          .then(function () {
+            window.location.reload();
+          }, failed);
+      });
+    }
+
+    var form = document.getElementById("webauthn-register-form");
+    if (form) {
+      form.hidden = false;
+      form.addEventListener("submit", function (event) {
+        event.preventDefault();
+        var label = document.getElementById("webauthn-label").value;
+        post("/api/v1/keys/webauthn/register/begin", {
+          code: document.getElementById("webauthn-code").value,
+          label: label || null,
+        })
+          .then(function (begin) {
+            var options = begin.public_key.publicKey;
+            options.challenge = toBytes(options.challenge);
+            options.user.id = toBytes(options.user.id);
+            options.excludeCredentials = withBytes(options.excludeCredentials);
+            return navigator.credentials.create({ publicKey: options }).then(function (cred) {
+              var transports = cred.response.getTransports ? cred.response.getTransports() : null;
+              return post("/api/v1/keys/webauthn/register/finish", {
+                ceremony: begin.ceremony,
+                credential: {
+                  id: cred.id,
+                  rawId: toText(cred.rawId),
+                  type: cred.type,
+                  response: {
+                    attestationObject: toText(cred.response.attestationObject),
+                    clientDataJSON: toText(cred.response.clientDataJSON),
+                    transports: transports,
+                  },
+                  extensions: {},
+                },
+              });
+            });
+          })
+          .then(function () {
+            window.location.reload();
+          }, failed);
+      });
+    }
+  });
+})();

@@ -8,14 +8,18 @@
 //!
 //! Screenshots for a visual check are written to `/tmp/holdfast-card.png`,
 //! `/tmp/holdfast-card-rtl.png`, `/tmp/holdfast-card-phone.png` (whole page),
-//! `/tmp/holdfast-card-phone-top.png` (first screen), `/tmp/holdfast-list-phone.png`
-//! and `/tmp/holdfast-form-error.png`.
+//! `/tmp/holdfast-card-phone-top.png` (first screen), `/tmp/holdfast-list-phone.png`,
+//! `/tmp/holdfast-form-error.png` and `/tmp/holdfast-webauthn.png` (`/keys/elevate`
+//! after a refused security-key registration).
 
 #[path = "support/piv.rs"]
 #[allow(dead_code)]
 mod piv;
 #[path = "browser/server.rs"]
 mod server;
+#[path = "support/webauthn.rs"]
+#[allow(dead_code)]
+mod webauthn;
 #[path = "browser/webdriver.rs"]
 mod webdriver;
 
@@ -953,5 +957,190 @@ async fn csp_clean(b: &Session) -> anyhow::Result<()> {
         .filter(|m| m.contains("Content Security Policy") || m.contains("Content-Security-Policy"))
         .collect();
     ensure!(violations.is_empty(), "CSP violations: {violations:?}");
+    Ok(())
+}
+
+/// Security keys in the browser: Chromium's virtual authenticator (WebDriver's
+/// Virtual Authenticators extension) driven through `/keys/elevate` and the
+/// script in `app.js`, against a server whose `public_url` is
+/// `https://localhost:PORT` (WebAuthn needs a domain name).
+///
+/// Chromium's virtual authenticator cannot be registered: it does not support
+/// the credProtect extension the server requires (with enforcement), and it
+/// attests with a certificate it signs itself, made anew for every
+/// registration (its expiry is "now + 20 years"), so no attestation CA could
+/// allow it anyway. Registering through the page is tested up to the browser's
+/// refusal, which the page shows. The elevation then runs
+/// with a credential whose attestation the server does allow: the test
+/// registers a software security key over the JSON API (attested by a test
+/// FIDO root in the server's `keys.webauthn_trust_dir`) and copies the same
+/// private key into the virtual authenticator, which answers the real page's
+/// `navigator.credentials.get`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_key_in_a_real_browser() -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let fido_root = webauthn::attestation_root("Holdfast Browser Test FIDO Root");
+    let root_pem = fido_root.pem.clone();
+    let server = Server::start_with(&users(), move |dir| {
+        let trust = dir.join("webauthn-trust");
+        let _ = std::fs::create_dir_all(&trust);
+        let _ = std::fs::write(trust.join("test-fido-root.pem"), &root_pem);
+        vec![
+            (
+                "HOLDFAST_SERVER__LISTEN".into(),
+                format!("127.0.0.1:{port}"),
+            ),
+            (
+                "HOLDFAST_PUBLIC_URL".into(),
+                format!("https://localhost:{port}"),
+            ),
+            (
+                "HOLDFAST_KEYS__WEBAUTHN_TRUST_DIR".into(),
+                trust.display().to_string(),
+            ),
+        ]
+    })?;
+    let mut driver = Driver::start()?;
+    let browser = driver.session().await?;
+    let result = security_key_scenario(&server, &browser, &fido_root).await;
+    let result = match result {
+        Ok(()) => browser.quit().await,
+        Err(e) => {
+            let _ = browser
+                .screenshot_full(Path::new("/tmp/holdfast-webauthn-failure.png"))
+                .await;
+            let url = browser.current_url().await.unwrap_or_default();
+            let _ = browser.quit().await;
+            Err(e.context(format!(
+                "browser was at {url} (screenshot: /tmp/holdfast-webauthn-failure.png)\n--- server log ---\n{}",
+                server.log()
+            )))
+        }
+    };
+    drop(driver);
+    result
+}
+
+async fn security_key_scenario(
+    server: &Server,
+    b: &Session,
+    fido_root: &piv::TestCa,
+) -> anyhow::Result<()> {
+    ensure!(
+        server.base.starts_with("https://localhost:"),
+        "the server's public URL is {}",
+        server.base
+    );
+    let authenticator = b
+        .add_virtual_authenticator(json!({
+            "protocol": "ctap2_1",
+            "transport": "usb",
+            "hasResidentKey": false,
+            "hasUserVerification": true,
+            "isUserVerified": true,
+        }))
+        .await?;
+    b.goto(&server.url("/login")).await?;
+    b.wait_for("#login-form").await?;
+    sign_in(b, "tamar").await?;
+    b.goto(&server.url("/keys/elevate")).await?;
+    b.wait_for("#key-not-elevated").await?;
+    b.wait_for("#webauthn-register-form:not([hidden])").await?;
+    ensure!(
+        !b.exists("#webauthn-login").await?,
+        "no key yet: nothing to prove with"
+    );
+
+    // Registering through the page runs the script: the server's options go to
+    // navigator.credentials.create. Chromium's virtual authenticator cannot
+    // meet them (it has no credProtect, which the server requires with
+    // enforcement, and its attestation is self-signed), so the browser refuses
+    // and the page says the key was not accepted.
+    let code = server.enrollment_code("tamar")?;
+    b.fill("#webauthn-code", &code).await?;
+    let register = b.find("#webauthn-register").await?;
+    b.click(&register).await?;
+    let status = b.wait_for("#webauthn-status:not([hidden])").await?;
+    let text = b.text(&status).await?;
+    ensure!(
+        text.starts_with("The security key was not accepted:"),
+        "the page reports the refusal: {text}"
+    );
+    ensure!(
+        !b.exists("#webauthn-login").await?,
+        "nothing was registered"
+    );
+    b.screenshot_full(Path::new("/tmp/holdfast-webauthn.png"))
+        .await?;
+
+    // A software key the allowed set accepts, registered over the API for the
+    // same user, and the same credential put into the virtual authenticator.
+    let cert = reqwest::Certificate::from_pem(&server.certificate()?)?;
+    let api = reqwest::Client::builder()
+        .add_root_certificate(cert)
+        .cookie_store(true)
+        .build()?;
+    let session: Value = api
+        .post(server.url("/api/v1/session"))
+        .json(&json!({"username": "tamar", "password": PASSWORD}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let csrf = session["csrf_token"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no csrf token in {session}"))?
+        .to_string();
+    let mut key = webauthn::SoftKey::new(
+        webauthn::AAGUID,
+        webauthn::packed_attestation(fido_root, webauthn::AAGUID),
+    );
+    let code = server.enrollment_code("tamar")?;
+    let begin: Value = api
+        .post(server.url("/api/v1/keys/webauthn/register/begin"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"code": code, "label": "Virtual key"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let credential = key.register(&begin["public_key"], &server.base);
+    let res = api
+        .post(server.url("/api/v1/keys/webauthn/register/finish"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"ceremony": begin["ceremony"], "credential": credential}))
+        .send()
+        .await?;
+    ensure!(
+        res.status().is_success(),
+        "registering the software key: {}",
+        res.text().await?
+    );
+    b.add_virtual_credential(
+        &authenticator,
+        json!({
+            "credentialId": webauthn::b64(&key.cred_id),
+            "isResidentCredential": false,
+            "rpId": "localhost",
+            "privateKey": webauthn::b64(&key.pkcs8),
+            "signCount": key.counter,
+        }),
+    )
+    .await?;
+
+    // The page offers the key; one click proves and elevates this session.
+    b.goto(&server.url("/keys/elevate")).await?;
+    b.wait_for("#key-not-elevated").await?;
+    let prove = b.wait_for("#webauthn-login:not([hidden])").await?;
+    b.click(&prove).await?;
+    b.wait_for("#key-elevated").await?;
+    b.goto(&server.url("/clients")).await?;
+    b.wait_for("#client-filters").await?;
+    csp_clean(b).await?;
     Ok(())
 }

@@ -16,6 +16,7 @@ pub use trust::{TrustError, TrustStore};
 
 pub mod protocol;
 pub mod service;
+pub mod webauthn;
 
 pub use service::{KeyInfo, KeyService};
 
@@ -37,6 +38,30 @@ pub enum Rejection {
     SessionEnded,
     UnknownKey,
     KeyRevoked,
+    /// A WebAuthn ceremony finished by another session than the one that began it.
+    WrongSession,
+    /// The WebAuthn client data names another relying party (RP ID hash).
+    WrongRpId,
+    /// The WebAuthn response answers another challenge than the ceremony's.
+    ChallengeMismatch,
+    /// The authenticator did not verify the user (PIN or biometrics).
+    UserNotVerified,
+    /// No attestation, or self attestation: the authenticator is not proven.
+    AttestationMissing,
+    /// The attestation does not chain to an allowed attestation CA.
+    AttestationUntrusted,
+    /// The authenticator model (AAGUID) is not in the allowed set.
+    AaguidNotAllowed,
+    /// The attestation statement is malformed or its signature is wrong.
+    AttestationInvalid,
+    /// The signature counter did not grow: the key may have been cloned.
+    CounterRegressed,
+    /// The key may be synchronised (a passkey), not bound to hardware.
+    NotHardwareBound,
+    /// WebAuthn is not available with this server's `public_url`.
+    WebauthnUnavailable,
+    /// This credential is enrolled already.
+    AlreadyEnrolled,
 }
 
 impl Rejection {
@@ -54,6 +79,18 @@ impl Rejection {
             Rejection::SessionEnded => "session_ended",
             Rejection::UnknownKey => "unknown_key",
             Rejection::KeyRevoked => "key_revoked",
+            Rejection::WrongSession => "wrong_session",
+            Rejection::WrongRpId => "wrong_rp_id",
+            Rejection::ChallengeMismatch => "challenge_mismatch",
+            Rejection::UserNotVerified => "user_not_verified",
+            Rejection::AttestationMissing => "attestation_missing",
+            Rejection::AttestationUntrusted => "attestation_untrusted",
+            Rejection::AaguidNotAllowed => "aaguid_not_allowed",
+            Rejection::AttestationInvalid => "attestation_invalid",
+            Rejection::CounterRegressed => "counter_regressed",
+            Rejection::NotHardwareBound => "not_hardware_bound",
+            Rejection::WebauthnUnavailable => "webauthn_unavailable",
+            Rejection::AlreadyEnrolled => "key_enrolled_already",
         }
     }
 }

@@ -35,6 +35,8 @@ pub struct KeyService {
     pub trust: TrustStore,
     /// The server's origin (`public_url`), part of every signed message.
     pub origin: String,
+    /// WebAuthn relying party and the allowed authenticators.
+    pub webauthn: std::sync::Arc<super::webauthn::WebauthnKeys>,
 }
 
 /// A key as owners and admins see it.
@@ -57,6 +59,13 @@ pub struct KeyInfo {
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub revoked_by: Option<String>,
+    /// WebAuthn keys: the authenticator model's AAGUID.
+    pub aaguid: Option<String>,
+    /// WebAuthn keys: the subject of the attestation CA the key chained to.
+    pub attestation_ca: Option<String>,
+    /// WebAuthn keys: whether the authenticator verified the user (PIN or
+    /// biometrics) at registration; proofs always require it.
+    pub user_verification: Option<bool>,
 }
 
 impl From<HardwareKeyRow> for KeyInfo {
@@ -81,6 +90,9 @@ impl From<HardwareKeyRow> for KeyInfo {
             last_used_at: r.last_used_at.map(|t| t.and_utc()),
             revoked_at: r.revoked_at.map(|t| t.and_utc()),
             revoked_by: r.revoked_by,
+            aaguid: None,
+            attestation_ca: None,
+            user_verification: None,
         }
     }
 }
@@ -134,7 +146,11 @@ pub fn user_keys(conn: &mut DbConn, user_id: &str) -> Result<Vec<KeyInfo>, KeysE
         .select(HardwareKeyRow::as_select())
         .order(hardware_keys::enrolled_at.asc())
         .load(conn)?;
-    Ok(rows.into_iter().map(KeyInfo::from).collect())
+    let mut keys: Vec<KeyInfo> = rows.into_iter().map(KeyInfo::from).collect();
+    for k in &mut keys {
+        super::webauthn::add_facts(conn, k)?;
+    }
+    Ok(keys)
 }
 
 pub fn active_key_count(conn: &mut DbConn, user_id: &str) -> Result<i64, KeysError> {
@@ -146,13 +162,15 @@ pub fn active_key_count(conn: &mut DbConn, user_id: &str) -> Result<i64, KeysErr
 }
 
 pub fn get_key(conn: &mut DbConn, key_id: &str) -> Result<KeyInfo, KeysError> {
-    hardware_keys::table
+    let mut key = hardware_keys::table
         .find(key_id)
         .select(HardwareKeyRow::as_select())
         .first(conn)
         .optional()?
         .map(KeyInfo::from)
-        .ok_or(KeysError::NotFound)
+        .ok_or(KeysError::NotFound)?;
+    super::webauthn::add_facts(conn, &mut key)?;
+    Ok(key)
 }
 
 /// Revokes a key and ends every session it elevated. Returns the key and how many
@@ -229,7 +247,7 @@ fn throttle_key(meta: &RequestMeta) -> String {
 }
 
 /// Refuses (and audits) when this address failed too often recently.
-fn check_throttle(
+pub(crate) fn check_throttle(
     conn: &mut DbConn,
     env: &Env,
     meta: &RequestMeta,
@@ -248,7 +266,11 @@ fn check_throttle(
     Ok(())
 }
 
-fn count_failure(conn: &mut DbConn, env: &Env, meta: &RequestMeta) -> Result<(), KeysError> {
+pub(crate) fn count_failure(
+    conn: &mut DbConn,
+    env: &Env,
+    meta: &RequestMeta,
+) -> Result<(), KeysError> {
     let now = env.now();
     let since = (now - Duration::minutes(FAILURE_WINDOW_MINUTES)).naive_utc();
     throttle::hit(conn, &throttle_key(meta), now.naive_utc(), since)?;
@@ -259,7 +281,7 @@ fn reject(r: Rejection) -> KeysError {
     KeysError::Rejected(r)
 }
 
-fn who_user(user: &UserRow, session_ref: Option<String>) -> Who {
+pub(crate) fn who_user(user: &UserRow, session_ref: Option<String>) -> Who {
     Who {
         id: user.id.clone(),
         role: user.role.clone(),
@@ -634,6 +656,11 @@ pub fn prove(
             if key.revoked_at.is_some() {
                 return Ok(Err(Rejection::KeyRevoked));
             }
+            if key.kind != "piv" {
+                // A WebAuthn credential id is no PIV key: it proves only through
+                // its own ceremony (`keys::webauthn`).
+                return Ok(Err(Rejection::UnknownKey));
+            }
             if !svc.cfg.accepted_kinds.contains(&key.kind) {
                 return Ok(Err(Rejection::KindNotAccepted));
             }
@@ -652,29 +679,7 @@ pub fn prove(
             if !protocol::verify_p256(&point, &message, &signature) {
                 return Ok(Err(Rejection::BadSignature));
             }
-            let until = (now + Duration::minutes(svc.cfg.elevation_minutes))
-                .naive_utc()
-                .min(session.expires_at);
-            let elevated_at = session_elevations::table
-                .find(&session.token_hash)
-                .select(session_elevations::elevated_at)
-                .first(conn)
-                .optional()?
-                .unwrap_or(now.naive_utc());
-            diesel::delete(session_elevations::table.find(&session.token_hash)).execute(conn)?;
-            diesel::insert_into(session_elevations::table)
-                .values(ElevationRow {
-                    session_hash: session.token_hash.clone(),
-                    user_id: user.id.clone(),
-                    key_id: key.id.clone(),
-                    elevated_at,
-                    elevated_until: until,
-                    last_proof_at: now.naive_utc(),
-                })
-                .execute(conn)?;
-            diesel::update(hardware_keys::table.find(&key.id))
-                .set(hardware_keys::last_used_at.eq(now.naive_utc()))
-                .execute(conn)?;
+            let until = elevate_session(conn, now, svc, &session, &user.id, &key.id)?;
             let mut ev = Event::new("key.proof", Outcome::Ok)
                 .on("key", [key.id.clone()])
                 .detail(json!({ "challenge": challenge.id, "elevated_until": until.and_utc() }));
@@ -702,6 +707,44 @@ pub fn prove(
             Err(KeysError::Rejected(rejection))
         }
     }
+}
+
+/// Elevates the session by a proof just verified with `key_id` (PIV or WebAuthn
+/// alike): one `session_elevations` row per session, the elevation's start kept
+/// across proofs, `last_proof_at` (step-up freshness) now, never beyond the
+/// session's own end. Marks the key used. Returns the elevation's end.
+pub(crate) fn elevate_session(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    svc: &KeyService,
+    session: &SessionRow,
+    user_id: &str,
+    key_id: &str,
+) -> Result<chrono::NaiveDateTime, KeysError> {
+    let until = (now + Duration::minutes(svc.cfg.elevation_minutes))
+        .naive_utc()
+        .min(session.expires_at);
+    let elevated_at = session_elevations::table
+        .find(&session.token_hash)
+        .select(session_elevations::elevated_at)
+        .first(conn)
+        .optional()?
+        .unwrap_or(now.naive_utc());
+    diesel::delete(session_elevations::table.find(&session.token_hash)).execute(conn)?;
+    diesel::insert_into(session_elevations::table)
+        .values(ElevationRow {
+            session_hash: session.token_hash.clone(),
+            user_id: user_id.to_string(),
+            key_id: key_id.to_string(),
+            elevated_at,
+            elevated_until: until,
+            last_proof_at: now.naive_utc(),
+        })
+        .execute(conn)?;
+    diesel::update(hardware_keys::table.find(key_id))
+        .set(hardware_keys::last_used_at.eq(now.naive_utc()))
+        .execute(conn)?;
+    Ok(until)
 }
 
 /// The session's elevation as the browser sees it.

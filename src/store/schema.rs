@@ -463,3 +463,37 @@ diesel::table! {
         decision_comment -> Nullable<Text>,
     }
 }
+
+// WebAuthn security keys (issue 4).
+
+diesel::table! {
+    webauthn_credentials (key_id) {
+        key_id -> Text,
+        credential_id -> Text,
+        credential -> Text,
+        aaguid -> Text,
+        attestation_ca -> Text,
+        attestation_ca_sha256 -> Text,
+        user_verified -> Bool,
+        sign_count -> BigInt,
+    }
+}
+
+diesel::table! {
+    webauthn_ceremonies (id) {
+        id -> Text,
+        purpose -> Text,
+        session_hash -> Text,
+        user_id -> Text,
+        state -> Text,
+        code_hash -> Nullable<Text>,
+        label -> Nullable<Text>,
+        origin -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(webauthn_credentials -> hardware_keys (key_id));
+diesel::allow_tables_to_appear_in_same_query!(webauthn_credentials, hardware_keys);

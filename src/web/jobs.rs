@@ -88,7 +88,9 @@ async fn sweep_challenges(state: &web::Data<AppState>) {
     let swept = state
         .store
         .run(move |conn| {
-            crate::keys::service::sweep_challenges(conn, now)
+            let piv = crate::keys::service::sweep_challenges(conn, now);
+            let webauthn = crate::keys::webauthn::sweep_ceremonies(conn, now);
+            piv.and_then(|a| webauthn.map(|b| a + b))
                 .map_err(|e| crate::store::StoreError::Audit(e.to_string()))
         })
         .await;

@@ -107,10 +107,14 @@ impl AppState {
         );
         let trust = TrustStore::load(config.keys.trust_dir.as_deref(), config.keys.builtin_roots)
             .map_err(|e| ServeError::Setup(e.to_string()))?;
+        let webauthn =
+            crate::keys::webauthn::WebauthnKeys::from_config(&config.keys, &config.base_url())
+                .map_err(|e| ServeError::Setup(e.to_string()))?;
         let keys = KeyService {
             cfg: config.keys.clone(),
             trust,
             origin: config.base_url(),
+            webauthn: Arc::new(webauthn),
         };
         let i18n = I18n::load().map_err(|e| ServeError::Setup(e.to_string()))?;
         let dummy_hash = login::dummy_hash(&env).map_err(|e| ServeError::Setup(e.to_string()))?;

@@ -22,3 +22,4 @@ mod scope_property;
 mod security;
 mod store;
 mod tasks;
+mod webauthn;

@@ -59,6 +59,8 @@ pub struct Server {
     /// The test PIV attestation intermediate; its root is in the server's trust dir.
     pub piv_f9: crate::piv::TestCa,
     db_url: Option<String>,
+    /// Extra environment for every `holdfast` run (see `start_with`).
+    env: Vec<(String, String)>,
     // Dropped after the server has been stopped (see `Drop`).
     _pg: Option<PgDatabase>,
 }
@@ -74,6 +76,15 @@ pub struct User<'a> {
 impl Server {
     /// Creates the users with `holdfast user add`, then runs `holdfast serve`.
     pub fn start(users: &[User<'_>]) -> anyhow::Result<Server> {
+        Self::start_with(users, |_| Vec::new())
+    }
+
+    /// Like `start`, with more environment for `holdfast`, made from the
+    /// temporary working directory (files the test puts there).
+    pub fn start_with(
+        users: &[User<'_>],
+        extra_env: impl FnOnce(&Path) -> Vec<(String, String)>,
+    ) -> anyhow::Result<Server> {
         let dir = tempfile::tempdir().context("temporary working dir")?;
         let pg = match std::env::var("HOLDFAST_TEST_DATABASE_URL") {
             Ok(admin) if !admin.is_empty() => Some(PgDatabase::create(&admin)?),
@@ -86,8 +97,9 @@ impl Server {
         let piv_f9 = crate::piv::f9(&piv_root, false);
         std::fs::create_dir_all(dir.path().join("trust"))?;
         std::fs::write(dir.path().join("trust/test-root.pem"), &piv_root.pem)?;
+        let env = extra_env(dir.path());
         for u in users {
-            let mut cmd = command(dir.path(), &data_dir, db_url.as_deref());
+            let mut cmd = command(dir.path(), &data_dir, db_url.as_deref(), &env);
             cmd.args([
                 "user",
                 "add",
@@ -125,7 +137,7 @@ impl Server {
         }
         let log_path = dir.path().join("server.log");
         let log = std::fs::File::create(&log_path)?;
-        let mut child = command(dir.path(), &data_dir, db_url.as_deref())
+        let mut child = command(dir.path(), &data_dir, db_url.as_deref(), &env)
             .arg("serve")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -161,6 +173,7 @@ impl Server {
             dir,
             piv_f9,
             db_url,
+            env,
             _pg: pg,
         })
     }
@@ -188,6 +201,7 @@ impl Server {
             self.dir.path(),
             &self.dir.path().join("data"),
             self.db_url.as_deref(),
+            &self.env,
         )
         .args(["key", "break-glass", "--username", username])
         .output()
@@ -219,7 +233,12 @@ impl Drop for Server {
 }
 
 /// `holdfast` with only the environment this test sets.
-fn command(cwd: &Path, data_dir: &PathBuf, db_url: Option<&str>) -> Command {
+fn command(
+    cwd: &Path,
+    data_dir: &PathBuf,
+    db_url: Option<&str>,
+    env: &[(String, String)],
+) -> Command {
     let mut cmd = Command::new(BIN);
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("HOLDFAST_") {
@@ -235,6 +254,9 @@ fn command(cwd: &Path, data_dir: &PathBuf, db_url: Option<&str>) -> Command {
         .env("NO_COLOR", "1");
     if let Some(url) = db_url {
         cmd.env("HOLDFAST_DATABASE__URL", url);
+    }
+    for (key, value) in env {
+        cmd.env(key, value);
     }
     cmd
 }

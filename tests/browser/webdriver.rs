@@ -417,6 +417,29 @@ impl Session {
         }
     }
 
+    /// Adds a virtual security key (WebDriver's Virtual Authenticators extension);
+    /// returns its id.
+    pub async fn add_virtual_authenticator(&self, options: Value) -> anyhow::Result<String> {
+        let v = self.post("/webauthn/authenticator", options).await?;
+        v.as_str()
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("no authenticator id in {v}"))
+    }
+
+    /// Puts a credential (private key and all) into a virtual security key.
+    pub async fn add_virtual_credential(
+        &self,
+        authenticator: &str,
+        credential: Value,
+    ) -> anyhow::Result<()> {
+        self.post(
+            &format!("/webauthn/authenticator/{authenticator}/credential"),
+            credential,
+        )
+        .await?;
+        Ok(())
+    }
+
     /// A Chrome DevTools Protocol command, through chromedriver.
     pub async fn cdp(&self, cmd: &str, params: Value) -> anyhow::Result<Value> {
         self.post("/goog/cdp/execute", json!({ "cmd": cmd, "params": params }))

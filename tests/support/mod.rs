@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod piv;
+pub mod webauthn;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -98,6 +99,8 @@ pub struct TestServer {
     /// The test PIV attestation root the server trusts, and an f9 under it.
     pub piv_root: piv::TestCa,
     pub piv_f9: piv::TestCa,
+    /// The test FIDO attestation CA the server allows for WebAuthn keys.
+    pub webauthn_root: piv::TestCa,
 }
 
 /// A clock the test moves by hand.
@@ -134,6 +137,9 @@ pub struct Options {
     pub tweak: Option<fn(&mut Config)>,
     /// Overrides for `[backup]`.
     pub backup: Option<holdfast::config::BackupConfig>,
+    /// `public_url` = `https://localhost:PORT` (a domain name, as WebAuthn needs)
+    /// instead of the listening address.
+    pub localhost_url: bool,
 }
 
 impl Default for Options {
@@ -149,6 +155,7 @@ impl Default for Options {
             exports: None,
             tweak: None,
             backup: None,
+            localhost_url: false,
         }
     }
 }
@@ -190,11 +197,20 @@ impl TestServer {
         std::fs::create_dir_all(&trust_dir).expect("trust dir");
         std::fs::write(trust_dir.join("test-root.pem"), &piv_root.pem).expect("trust root");
         config.keys.trust_dir = Some(trust_dir);
+        let webauthn_root = webauthn::attestation_root("Holdfast Test FIDO Root CA");
+        let webauthn_dir = data_dir.path().join("webauthn-trust");
+        std::fs::create_dir_all(&webauthn_dir).expect("webauthn trust dir");
+        std::fs::write(webauthn_dir.join("test-fido-root.pem"), &webauthn_root.pem)
+            .expect("webauthn root");
+        config.keys.webauthn_trust_dir = Some(webauthn_dir);
         if let Some(tweak) = opts.tweak {
             tweak(&mut config);
         }
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         config.server.listen = listener.local_addr().expect("addr");
+        if opts.localhost_url {
+            config.public_url = Some(format!("https://localhost:{}", config.server.listen.port()));
+        }
         let store = Store::open(&config.database_url(), 4).expect("open store");
         let mut env = Env::system();
         if let Some(clock) = opts.clock {
@@ -226,6 +242,7 @@ impl TestServer {
             config,
             piv_root,
             piv_f9,
+            webauthn_root,
         }
     }
 

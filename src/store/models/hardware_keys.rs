@@ -61,3 +61,32 @@ pub struct ElevationRow {
     pub elevated_until: NaiveDateTime,
     pub last_proof_at: NaiveDateTime,
 }
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = crate::store::schema::webauthn_credentials)]
+pub struct WebauthnCredentialRow {
+    pub key_id: String,
+    pub credential_id: String,
+    pub credential: String,
+    pub aaguid: String,
+    pub attestation_ca: String,
+    pub attestation_ca_sha256: String,
+    pub user_verified: bool,
+    pub sign_count: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = crate::store::schema::webauthn_ceremonies)]
+pub struct CeremonyRow {
+    pub id: String,
+    pub purpose: String,
+    pub session_hash: String,
+    pub user_id: String,
+    pub state: String,
+    pub code_hash: Option<String>,
+    pub label: Option<String>,
+    pub origin: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub used_at: Option<NaiveDateTime>,
+}

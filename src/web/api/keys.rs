@@ -8,6 +8,7 @@ use actix_web::{HttpResponse, web};
 use crate::audit::Who;
 use crate::identity::token_hash;
 use crate::keys::service::{self, ElevationInfo, EnrollRequest, ProofRequest};
+use crate::keys::webauthn;
 use crate::web::AppState;
 use crate::web::auth::{Authed, Meta};
 use crate::web::error::ApiError;
@@ -18,7 +19,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/keys/proof", web::post().to(proof))
         .route("/keys/enroll", web::post().to(enroll))
         .route("/keys/elevation", web::get().to(elevation))
-        .route("/keys/{id}/revoke", web::post().to(revoke));
+        .route("/keys/{id}/revoke", web::post().to(revoke))
+        .route(
+            "/keys/webauthn/register/begin",
+            web::post().to(webauthn_register_begin),
+        )
+        .route(
+            "/keys/webauthn/register/finish",
+            web::post().to(webauthn_register_finish),
+        )
+        .route(
+            "/keys/webauthn/login/begin",
+            web::post().to(webauthn_login_begin),
+        )
+        .route(
+            "/keys/webauthn/login/finish",
+            web::post().to(webauthn_login_finish),
+        );
 }
 
 async fn own_keys(state: web::Data<AppState>, authed: Authed) -> Result<HttpResponse, ApiError> {
@@ -111,4 +128,81 @@ async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let key = state.admin.revoke_key(&authed.actor, &meta.0, &id).await?;
     Ok(HttpResponse::Ok().json(key))
+}
+
+/// Registration of a security key in this browser session, with an enrollment
+/// code issued to the signed-in user: the options for `navigator.credentials.create`.
+async fn webauthn_register_begin(
+    state: web::Data<AppState>,
+    authed: Authed,
+    meta: Meta,
+    body: web::Json<webauthn::RegisterBeginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let (env, svc, meta, req) = (
+        state.env.clone(),
+        state.keys.clone(),
+        meta.0,
+        body.into_inner(),
+    );
+    let (hash, user_id) = (token_hash(&authed.token), authed.actor.user_id.clone());
+    let begun = state
+        .store
+        .run(move |conn| webauthn::register_begin(conn, &env, &svc, &meta, &hash, &user_id, req))
+        .await?;
+    Ok(HttpResponse::Created().json(begun))
+}
+
+async fn webauthn_register_finish(
+    state: web::Data<AppState>,
+    authed: Authed,
+    meta: Meta,
+    body: web::Json<webauthn::RegisterFinishRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let (env, svc, meta, req) = (
+        state.env.clone(),
+        state.keys.clone(),
+        meta.0,
+        body.into_inner(),
+    );
+    let hash = token_hash(&authed.token);
+    let key = state
+        .store
+        .run(move |conn| webauthn::register_finish(conn, &env, &svc, &meta, &hash, req))
+        .await?;
+    Ok(HttpResponse::Created().json(key))
+}
+
+/// A proof with a security key: the options for `navigator.credentials.get`.
+async fn webauthn_login_begin(
+    state: web::Data<AppState>,
+    authed: Authed,
+    meta: Meta,
+) -> Result<HttpResponse, ApiError> {
+    let (env, svc, meta) = (state.env.clone(), state.keys.clone(), meta.0);
+    let (hash, user_id) = (token_hash(&authed.token), authed.actor.user_id.clone());
+    let begun = state
+        .store
+        .run(move |conn| webauthn::login_begin(conn, &env, &svc, &meta, &hash, &user_id))
+        .await?;
+    Ok(HttpResponse::Created().json(begun))
+}
+
+async fn webauthn_login_finish(
+    state: web::Data<AppState>,
+    authed: Authed,
+    meta: Meta,
+    body: web::Json<webauthn::LoginFinishRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let (env, svc, meta, req) = (
+        state.env.clone(),
+        state.keys.clone(),
+        meta.0,
+        body.into_inner(),
+    );
+    let hash = token_hash(&authed.token);
+    let ok = state
+        .store
+        .run(move |conn| webauthn::login_finish(conn, &env, &svc, &meta, &hash, req))
+        .await?;
+    Ok(HttpResponse::Ok().json(ok))
 }

@@ -29,6 +29,9 @@ struct KeyRow {
     enrolled: String,
     last_used: String,
     revoked: bool,
+    /// A WebAuthn key: `serial` holds its AAGUID and `ca` its attestation CA.
+    webauthn: bool,
+    ca: String,
 }
 
 struct UserRow {
@@ -66,11 +69,17 @@ async fn view(
             keys: keys
                 .into_iter()
                 .map(|k| KeyRow {
-                    name: k
-                        .label
-                        .clone()
-                        .unwrap_or_else(|| format!("PIV {}", k.slot.as_deref().unwrap_or("?"))),
-                    serial: k.serial.map(|s| s.to_string()).unwrap_or_default(),
+                    webauthn: k.kind == "webauthn",
+                    ca: k.attestation_ca.clone().unwrap_or_default(),
+                    name: k.label.clone().unwrap_or_else(|| match k.kind.as_str() {
+                        "webauthn" => "WebAuthn".to_string(),
+                        _ => format!("PIV {}", k.slot.as_deref().unwrap_or("?")),
+                    }),
+                    serial: k
+                        .serial
+                        .map(|s| s.to_string())
+                        .or_else(|| k.aaguid.clone())
+                        .unwrap_or_default(),
                     policies: format!(
                         "{} / {}",
                         k.pin_policy.as_deref().unwrap_or("?"),

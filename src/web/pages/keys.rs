@@ -31,9 +31,15 @@ struct ElevatePage {
     seconds: i64,
     /// The user's own keys: (label or slot, serial, enrolled, revoked).
     keys: Vec<KeyLine>,
+    /// Security keys in this browser (WebAuthn) are offered.
+    webauthn: bool,
+    /// Whether the user has a WebAuthn key to prove with.
+    has_webauthn_key: bool,
 }
 
 struct KeyLine {
+    /// A WebAuthn key: `serial` holds its AAGUID.
+    webauthn: bool,
     name: String,
     serial: String,
     enrolled: String,
@@ -49,11 +55,16 @@ async fn own_keys(state: &AppState, authed: &Authed) -> Result<Vec<KeyLine>, Api
     Ok(keys
         .into_iter()
         .map(|k| KeyLine {
-            name: k
-                .label
-                .clone()
-                .unwrap_or_else(|| format!("PIV {}", k.slot.as_deref().unwrap_or("?"))),
-            serial: k.serial.map(|s| s.to_string()).unwrap_or_default(),
+            webauthn: k.kind == "webauthn",
+            name: k.label.clone().unwrap_or_else(|| match k.kind.as_str() {
+                "webauthn" => "WebAuthn".to_string(),
+                _ => format!("PIV {}", k.slot.as_deref().unwrap_or("?")),
+            }),
+            serial: k
+                .serial
+                .map(|s| s.to_string())
+                .or_else(|| k.aaguid.clone())
+                .unwrap_or_default(),
             enrolled: k.enrolled_at.format("%Y-%m-%d").to_string(),
             revoked: k.revoked_at.is_some(),
         })
@@ -68,7 +79,16 @@ fn view(
     keys: Vec<KeyLine>,
 ) -> ElevatePage {
     let now = state.env.now();
+    let has_webauthn_key = keys.iter().any(|k| k.webauthn && !k.revoked);
     ElevatePage {
+        webauthn: state.keys.webauthn.available()
+            && state
+                .config
+                .keys
+                .accepted_kinds
+                .iter()
+                .any(|k| k == "webauthn"),
+        has_webauthn_key,
         keys,
         c: super::clients::chrome(state, lang.0, authed),
         elevated_until: authed
