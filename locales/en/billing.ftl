@@ -1,0 +1,39 @@
+## Projects, invoices, credit notes, payments
+
+invalid-decimal-scale = use at most { $digits } digits after the decimal point
+invalid-quantity-positive = must be more than zero
+invalid-tax-rate = a tax rate is a percentage from 0 to 100
+invalid-too-many-lines = at most { $max } lines
+invalid-invoice-kind = the kind is invoice or credit_note
+invalid-invoice-status = the status is draft, sent, partly_paid, paid, overdue or void
+invalid-credit-note-currency = a credit note has its invoice's currency
+invalid-lines-with-currency = changing the currency needs the lines again (they are rounded in the new currency)
+invalid-invoice-no-lines = a document needs at least one line
+invalid-credit-exceeds-invoice = the credit notes would credit more than the invoice's total
+invalid-credit-lines-required = the invoice was partly credited already: list the lines to credit
+invalid-payment-exceeds = the payment is more than what is outstanding
+invalid-project-status = “{ $value }” is not a project status (planned, active, on_hold, done, cancelled)
+invalid-project-dates = the end is before the start
+
+invoice-heading = Invoice
+credit-note-heading = Credit note
+invoice-status-draft = Draft
+invoice-status-sent = Sent
+invoice-status-partly_paid = Partly paid
+invoice-status-paid = Paid
+invoice-status-overdue = Overdue
+invoice-status-void = Void
+invoice-client = Client
+invoice-issued = Issued
+invoice-due = Due
+invoice-col-description = Description
+invoice-col-quantity = Quantity
+invoice-col-unit-price = Unit price
+invoice-col-tax-rate = Tax
+invoice-col-total = Total
+invoice-subtotal = Subtotal
+invoice-tax = Tax
+invoice-total = Total
+invoice-paid = Paid
+invoice-outstanding = Outstanding
+invoice-print-hint = Use your browser's Print command to save this page as a PDF.
