@@ -1027,4 +1027,4 @@ pub use gate_reassign::{ReassignOutcome, ReassignRequest};
 mod gate_billing;
 #[path = "gate_work.rs"]
 mod gate_work;
-pub use gate_billing::Relationship;
+pub use gate_billing::{ClientBilling, Relationship};

@@ -34,6 +34,15 @@ pub struct Relationship {
     pub balance: Vec<Balance>,
 }
 
+/// A client's projects, invoices, payments and balance.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientBilling {
+    pub projects: Vec<Project>,
+    pub invoices: Vec<Invoice>,
+    pub payments: Vec<Payment>,
+    pub balance: Vec<Balance>,
+}
+
 fn invoice_ids(i: &Invoice) -> Vec<String> {
     vec![i.id.clone(), i.client.id.clone()]
 }
@@ -405,6 +414,25 @@ impl Gate {
     ) -> Result<Relationship, GateError> {
         self.client_card(actor, meta, client_id).await?;
         let deals = self.client_deals(actor, meta, client_id).await?;
+        let b = self.client_billing(actor, meta, client_id).await?;
+        Ok(Relationship {
+            client_id: client_id.to_string(),
+            deals,
+            projects: b.projects,
+            invoices: b.invoices,
+            payments: b.payments,
+            balance: b.balance,
+        })
+    }
+
+    /// The client's projects, invoices, payments and balance (the card reads the
+    /// client and its deals itself).
+    pub async fn client_billing(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+        client_id: &str,
+    ) -> Result<ClientBilling, GateError> {
         let projects = self
             .list_projects(
                 actor,
@@ -462,9 +490,7 @@ impl Gate {
             )
             .await?;
         let balance = invoices::balance(&invoices);
-        Ok(Relationship {
-            client_id: client_id.to_string(),
-            deals,
+        Ok(ClientBilling {
             projects,
             invoices,
             payments,

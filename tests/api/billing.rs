@@ -368,6 +368,22 @@ async fn a_salesperson_reaches_no_colleagues_projects_invoices_or_payments() {
         .await;
     assert_eq!(st, StatusCode::CREATED, "{project}");
     let pid = project["id"].as_str().unwrap().to_string();
+    // The project's own tasks (task scope rules stay: assignee and team).
+    let (st, task) = a
+        .post(
+            "/api/v1/tasks",
+            json!({"title": "Kick-off", "due_at": "2026-12-01T10:00:00+04:00", "project_id": pid}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{task}");
+    assert_eq!(task["project"]["name"], "Website");
+    assert_eq!(
+        task["client"]["id"],
+        client.as_str(),
+        "the client follows from the project"
+    );
+    let (_, tasks) = a.get(&format!("/api/v1/tasks?project_id={pid}")).await;
+    assert_eq!(tasks["items"][0]["id"], task["id"]);
     let d = draft(
         &a,
         &client,
@@ -419,6 +435,10 @@ async fn a_salesperson_reaches_no_colleagues_projects_invoices_or_payments() {
             "/api/v1/projects".to_string(),
             json!({"client_id": client, "name": "Steal"}),
         ),
+        (
+            "/api/v1/tasks".to_string(),
+            json!({"title": "Peek", "due_at": "2026-12-01T10:00:00Z", "project_id": pid}),
+        ),
     ] {
         let (st, resp) = b.post(&path, body).await;
         assert_eq!(st, StatusCode::NOT_FOUND, "{path}: {resp}");
@@ -430,6 +450,8 @@ async fn a_salesperson_reaches_no_colleagues_projects_invoices_or_payments() {
         )
         .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
+    let (_, tasks) = b.get(&format!("/api/v1/tasks?project_id={pid}")).await;
+    assert!(tasks["items"].as_array().unwrap().is_empty(), "{tasks}");
     for path in ["/api/v1/invoices", "/api/v1/projects"] {
         let (_, page) = b.get(path).await;
         assert!(
@@ -457,6 +479,19 @@ async fn a_salesperson_reaches_no_colleagues_projects_invoices_or_payments() {
     assert_eq!(mine["name"], "Website");
     let (_, inv) = a.get(&format!("/api/v1/invoices/{id}")).await;
     assert_eq!(inv["invoice"]["paid"], "5");
+
+    // The card shows the whole relationship to whoever reads the client.
+    let card = a
+        .raw(reqwest::Method::GET, &format!("/clients/{client}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(card.contains("id=\"client-invoices\""), "{card}");
+    assert!(card.contains("Website") && card.contains("950 USD") && card.contains("5 USD"));
+    assert!(card.contains(&format!("/invoices/{id}/print")));
 
     // The team lead reaches the whole relationship.
     let lead = s.login("lead.north").await;

@@ -95,3 +95,121 @@ async fn print(
     let c = chrome(&state, lang.0, &authed);
     render(StatusCode::OK, &page(c, detail))
 }
+
+// ---------------------------------------------------------------------------
+// The client card's billing part: projects, invoices, payments and balance.
+
+pub(super) struct ProjectRowView {
+    pub name: String,
+    pub status: String,
+    pub dates: String,
+}
+
+pub(super) struct InvoiceRowView {
+    pub label: String,
+    pub href: String,
+    pub status: String,
+    pub total: String,
+    pub outstanding: String,
+    pub due: String,
+}
+
+pub(super) struct PaymentRowView {
+    pub paid_on: String,
+    pub amount: String,
+    pub method: String,
+}
+
+pub(super) struct BalanceView {
+    pub invoiced: String,
+    pub paid: String,
+    pub outstanding: String,
+    pub overdue: String,
+}
+
+pub(super) struct CardBilling {
+    pub projects: Vec<ProjectRowView>,
+    pub invoices: Vec<InvoiceRowView>,
+    pub payments: Vec<PaymentRowView>,
+    pub balance: Vec<BalanceView>,
+}
+
+/// What the card shows of the client's delivery and billing (read through the
+/// gate, each part checked and audited); `None` when the role reads no invoices.
+pub(super) async fn card_billing(
+    state: &AppState,
+    authed: &Authed,
+    meta: &Meta,
+    t: &crate::i18n::Localizer,
+    client_id: &str,
+) -> Result<Option<CardBilling>, ApiError> {
+    use crate::access::{Action, Object};
+    let can = |o| state.gate.can(&authed.actor, o, Action::List);
+    if !(can(Object::Invoice) && can(Object::Project) && can(Object::Payment)) {
+        return Ok(None);
+    }
+    let rel = state
+        .gate
+        .client_billing(&authed.actor, &meta.0, client_id)
+        .await?;
+    let projects = rel
+        .projects
+        .into_iter()
+        .map(|p| ProjectRowView {
+            status: t.t(&format!("project-status-{}", p.status)),
+            dates: match (p.starts_on, p.ends_on) {
+                (None, None) => String::new(),
+                (s, e) => format!(
+                    "{} – {}",
+                    s.map(|d| d.to_string()).unwrap_or_default(),
+                    e.map(|d| d.to_string()).unwrap_or_default()
+                ),
+            },
+            name: p.name,
+        })
+        .collect();
+    let invoices = rel
+        .invoices
+        .iter()
+        .map(|i| InvoiceRowView {
+            label: format!(
+                "{} {}",
+                match i.kind {
+                    Kind::Invoice => t.t("invoice-heading"),
+                    Kind::CreditNote => t.t("credit-note-heading"),
+                },
+                i.number.map(|n| format!("{n:06}")).unwrap_or_default()
+            ),
+            href: format!("/invoices/{}/print", urlencoding::encode(&i.id)),
+            status: t.t(&format!("invoice-status-{}", i.status.as_str())),
+            total: money(i.total, &i.currency),
+            outstanding: money(i.outstanding, &i.currency),
+            due: i.due_on.map(|d| d.to_string()).unwrap_or_default(),
+        })
+        .collect();
+    let payments = rel
+        .payments
+        .into_iter()
+        .map(|p| PaymentRowView {
+            paid_on: p.paid_on.to_string(),
+            amount: money(p.amount, &p.currency),
+            method: p.method.unwrap_or_default(),
+        })
+        .collect();
+    let balance = rel
+        .balance
+        .into_iter()
+        .map(|b| BalanceView {
+            invoiced: money(b.invoiced + b.credited, &b.currency),
+            paid: money(b.paid, &b.currency),
+            outstanding: money(b.outstanding, &b.currency),
+            overdue: money(b.overdue, &b.currency),
+        })
+        .collect();
+    Ok(Some(CardBilling {
+        projects,
+        invoices,
+        payments,
+        balance,
+    }))
+}

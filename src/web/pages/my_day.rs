@@ -328,6 +328,7 @@ async fn callback(
         assignee_id: None,
         client_id: Some(id.to_string()),
         deal_id: None,
+        project_id: None,
     };
     state
         .gate
@@ -405,6 +406,7 @@ async fn new_task(
         assignee_id: None,
         client_id: Some(id.to_string()),
         deal_id: None,
+        project_id: None,
     };
     match state.gate.create_task(&authed.actor, &meta.0, input).await {
         Ok(_) => Ok(see_other(&format!("{href}?done=task-added#tasks"))),
