@@ -586,3 +586,98 @@ async fn bad_invoice_input_is_refused_with_the_field_and_changes_nothing() {
     let (_, page) = c.get("/api/v1/projects").await;
     assert!(page["items"].as_array().unwrap().is_empty());
 }
+
+/// A form post as the browser sends it; redirects are followed.
+async fn form(c: &Client, path: &str, body: &str) -> (StatusCode, String, String) {
+    let res = c
+        .raw(reqwest::Method::POST, path)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let (st, url) = (res.status(), res.url().path().to_string());
+    (st, url, res.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_web_pages_draft_issue_and_pay_invoices_and_add_projects() {
+    let s = TestServer::start();
+    s.add_user("sales.w1", Role::Sales, Some("north"));
+    let c = s.login("sales.w1").await;
+    let client = c.create_client(json!({"name": "ნინო"})).await;
+    let card = c
+        .raw(reqwest::Method::GET, &format!("/clients/{client}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(card.contains("id=\"invoice-form\"") && card.contains("id=\"project-form\""));
+
+    // A refused draft says why (the tax rate) and stores nothing.
+    let bad = "currency=GEL&due_on=&description=x&quantity=1&unit_price=10&tax_rate=150\
+               &description=&quantity=&unit_price=&tax_rate=";
+    let (st, _, page) = form(&c, &format!("/clients/{client}/invoices"), bad).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        page.contains("id=\"form-error\"") && page.contains("tax_rate"),
+        "{page}"
+    );
+    let (_, list) = c.get("/api/v1/invoices").await;
+    assert!(list["items"].as_array().unwrap().is_empty());
+
+    let good = "currency=gel&due_on=2099-01-31&description=%E1%83%A6%E1%83%95%E1%83%98%E1%83%9C%E1%83%9D\
+                &quantity=2&unit_price=10&tax_rate=18&description=&quantity=&unit_price=&tax_rate=";
+    let (st, url, page) = form(&c, &format!("/clients/{client}/invoices"), good).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(url.ends_with("/print"), "{url}");
+    assert!(
+        page.contains("23.6 GEL") && page.contains("ღვინო"),
+        "{page}"
+    );
+    let id = url
+        .trim_start_matches("/invoices/")
+        .trim_end_matches("/print")
+        .to_string();
+
+    let (_, _, page) = form(&c, &format!("/invoices/{id}/issue"), "").await;
+    assert!(page.contains("000001"), "{page}");
+    // A bad amount: the message, and what was typed is still there.
+    let (st, _, page) = form(
+        &c,
+        &format!("/invoices/{id}/payments"),
+        "amount=12%2C5&method=cash",
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        page.contains("id=\"form-error\"") && page.contains("value=\"12,5\""),
+        "{page}"
+    );
+    let (_, _, page) = form(
+        &c,
+        &format!("/invoices/{id}/payments"),
+        "amount=23.6&paid_on=&method=cash",
+    )
+    .await;
+    assert!(page.contains(">Paid<"), "{page}");
+    let (_, inv) = c.get(&format!("/api/v1/invoices/{id}")).await;
+    assert_eq!(inv["invoice"]["status"], "paid");
+    // Issued: the page offers no issue button any more, and a forged post is refused.
+    assert!(!page.contains("id=\"invoice-issue\""));
+    let (st, _, page) = form(&c, &format!("/invoices/{id}/issue"), "").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(page.contains("id=\"form-error\""), "{page}");
+
+    let (_, url, _) = form(
+        &c,
+        &format!("/clients/{client}/projects"),
+        "name=Sayt&status=active&starts_on=2026-11-01&ends_on=2026-12-01",
+    )
+    .await;
+    assert_eq!(url, format!("/clients/{client}"));
+    let (_, projects) = c.get(&format!("/api/v1/projects?client_id={client}")).await;
+    assert_eq!(projects["items"][0]["name"], "Sayt");
+}
