@@ -86,6 +86,40 @@ impl Gate {
             .await
     }
 
+    /// `through` for one record named by `id` (its first audited id).
+    #[allow(clippy::too_many_arguments)]
+    async fn on_record<T, F>(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+        rule: (Object, Action),
+        event: &'static str,
+        kind: &'static str,
+        id: &str,
+        mode: Mode,
+        f: F,
+    ) -> Result<T, GateError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn, Ctx<'_>, &Scope, &str) -> Result<Touched<T>, CrmError>
+            + Send
+            + 'static,
+    {
+        let id = id.to_string();
+        let ids = vec![id.clone()];
+        self.through(
+            actor,
+            meta,
+            rule,
+            event,
+            kind,
+            ids,
+            mode,
+            move |conn, ctx, scope| f(conn, ctx, scope, &id),
+        )
+        .await
+    }
+
     // -----------------------------------------------------------------------
     // Projects
 
@@ -112,17 +146,16 @@ impl Gate {
         id: &str,
     ) -> Result<Project, GateError> {
         let rule = (Object::Project, Action::Read);
-        let id = id.to_string();
-        self.through(
+        self.on_record(
             actor,
             meta,
             rule,
             "project.read",
             "project",
-            vec![id.clone()],
+            id,
             Mode::Read,
-            move |conn, _, scope| {
-                let p = projects::get(conn, scope, &id)?;
+            move |conn, _, scope, id| {
+                let p = projects::get(conn, scope, id)?;
                 let ids = vec![p.id.clone(), p.client.id.clone()];
                 Ok(touched(p, ids, json!({})))
             },
@@ -155,17 +188,16 @@ impl Gate {
         patch: ProjectPatch,
     ) -> Result<Project, GateError> {
         let rule = (Object::Project, Action::Update);
-        let id = id.to_string();
-        self.through(
+        self.on_record(
             actor,
             meta,
             rule,
             "project.update",
             "project",
-            vec![id.clone()],
+            id,
             Mode::Write,
-            move |conn, ctx, scope| {
-                let (p, fields) = projects::update(conn, ctx, scope, &id, &patch)?;
+            move |conn, ctx, scope, id| {
+                let (p, fields) = projects::update(conn, ctx, scope, id, &patch)?;
                 let ids = vec![p.id.clone(), p.client.id.clone()];
                 Ok(touched(p, ids, json!({ "fields": fields })))
             },
@@ -211,18 +243,17 @@ impl Gate {
         id: &str,
     ) -> Result<InvoiceDetail, GateError> {
         let rule = (Object::Invoice, Action::Read);
-        let id = id.to_string();
-        self.through(
+        self.on_record(
             actor,
             meta,
             rule,
             "invoice.read",
             "invoice",
-            vec![id.clone()],
+            id,
             Mode::Read,
-            move |conn, ctx, scope| {
+            move |conn, ctx, scope, id| {
                 Ok(invoice_touched(
-                    invoices::get(conn, ctx, scope, &id)?,
+                    invoices::get(conn, ctx, scope, id)?,
                     json!({}),
                 ))
             },
@@ -263,17 +294,16 @@ impl Gate {
         patch: InvoicePatch,
     ) -> Result<InvoiceDetail, GateError> {
         let rule = (Object::Invoice, Action::Update);
-        let id = id.to_string();
-        self.through(
+        self.on_record(
             actor,
             meta,
             rule,
             "invoice.update",
             "invoice",
-            vec![id.clone()],
+            id,
             Mode::Write,
-            move |conn, ctx, scope| {
-                let (d, fields) = invoices::update(conn, ctx, scope, &id, &patch)?;
+            move |conn, ctx, scope, id| {
+                let (d, fields) = invoices::update(conn, ctx, scope, id, &patch)?;
                 Ok(invoice_touched(d, json!({ "fields": fields })))
             },
         )
@@ -294,20 +324,19 @@ impl Gate {
         } else {
             "invoice.issue"
         };
-        let id = id.to_string();
-        self.through(
+        self.on_record(
             actor,
             meta,
             rule,
             event,
             "invoice",
-            vec![id.clone()],
+            id,
             Mode::Write,
-            move |conn, ctx, scope| {
+            move |conn, ctx, scope, id| {
                 let d = if to_void {
-                    invoices::void(conn, ctx, scope, &id)?
+                    invoices::void(conn, ctx, scope, id)?
                 } else {
-                    invoices::issue(conn, ctx, scope, &id)?
+                    invoices::issue(conn, ctx, scope, id)?
                 };
                 let detail = json!({ "credits_id": d.invoice.credits_id });
                 Ok(invoice_touched(d, detail))
@@ -324,17 +353,16 @@ impl Gate {
         input: NewCreditNote,
     ) -> Result<InvoiceDetail, GateError> {
         let rule = (Object::Invoice, Action::Update);
-        let id = id.to_string();
-        self.through(
+        self.on_record(
             actor,
             meta,
             rule,
             "invoice.credit",
             "invoice",
-            vec![id.clone()],
+            id,
             Mode::Write,
-            move |conn, ctx, scope| {
-                let d = invoices::credit(conn, ctx, scope, &id, &input)?;
+            move |conn, ctx, scope, id| {
+                let d = invoices::credit(conn, ctx, scope, id, &input)?;
                 Ok(invoice_touched(d, json!({ "credits_id": id })))
             },
         )
@@ -351,18 +379,17 @@ impl Gate {
         id: &str,
     ) -> Result<Vec<Payment>, GateError> {
         let rule = (Object::Payment, Action::List);
-        let id = id.to_string();
-        self.through(
+        self.on_record(
             actor,
             meta,
             rule,
             "payment.list",
             "payment",
-            vec![id.clone()],
+            id,
             Mode::Read,
-            move |conn, _, scope| {
-                let list = invoices::payments_of(conn, scope, &id)?;
-                let ids = std::iter::once(id)
+            move |conn, _, scope, id| {
+                let list = invoices::payments_of(conn, scope, id)?;
+                let ids = std::iter::once(id.to_string())
                     .chain(list.iter().map(|p| p.id.clone()))
                     .collect();
                 let detail = json!({ "count": list.len() });
@@ -380,17 +407,16 @@ impl Gate {
         input: NewPayment,
     ) -> Result<(Payment, Invoice), GateError> {
         let rule = (Object::Payment, Action::Create);
-        let id = id.to_string();
-        self.through(
+        self.on_record(
             actor,
             meta,
             rule,
             "payment.create",
             "payment",
-            vec![id.clone()],
+            id,
             Mode::Write,
-            move |conn, ctx, scope| {
-                let (p, inv) = invoices::pay(conn, ctx, scope, &id, &input)?;
+            move |conn, ctx, scope, id| {
+                let (p, inv) = invoices::pay(conn, ctx, scope, id, &input)?;
                 let ids = vec![p.id.clone(), inv.id.clone(), inv.client.id.clone()];
                 let detail =
                     json!({ "amount": p.amount, "currency": p.currency, "status": inv.status });

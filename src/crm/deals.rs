@@ -461,7 +461,7 @@ fn history_of(
         .collect())
 }
 
-type DealWithClient = (FullDealRow, (String, Option<String>, Option<String>));
+type DealWithClient = work::WithClient<FullDealRow>;
 
 /// Deals whose live client the scope reaches, as one boxed query: the scope
 /// becomes SQL on the client's owner and team.
@@ -518,14 +518,7 @@ pub fn list(conn: &mut DbConn, scope: &Scope, query: &DealQuery) -> Result<Page<
         .order((deals::created_at.desc(), deals::id.desc()))
         .limit(i64::from(limit) + 1)
         .load(conn)?;
-    let next_cursor = if rows.len() > limit as usize {
-        rows.truncate(limit as usize);
-        rows.last()
-            .map(|(r, _)| cursor::encode(r.created_at, &r.id))
-    } else {
-        None
-    };
-    recheck(scope, &mut rows);
+    let next_cursor = work::cut_page(scope, &mut rows, limit, |r| (r.created_at, &r.id), "deal");
     let names = user_names(conn)?;
     Ok(Page {
         items: rows

@@ -530,7 +530,7 @@ pub fn get(
     detail_of(conn, ctx, row, name)
 }
 
-type InvoiceWithClient = (InvoiceRow, (String, Option<String>, Option<String>));
+type InvoiceWithClient = work::WithClient<InvoiceRow>;
 
 /// One page of invoices and credit notes, newest first.
 pub fn list(
@@ -601,17 +601,11 @@ pub fn list(
         .order((invoices::created_at.desc(), invoices::id.desc()))
         .limit(i64::from(limit) + 1)
         .load(conn)?;
-    let next_cursor = if rows.len() > limit as usize {
-        rows.truncate(limit as usize);
-        rows.last()
-            .map(|(r, _)| cursor::encode(r.created_at, &r.id))
-    } else {
-        None
-    };
-    work::recheck(
+    let next_cursor = work::cut_page(
         scope,
         &mut rows,
-        |(_, (_, owner, team))| (owner.as_deref(), team.as_deref()),
+        limit,
+        |r| (r.created_at, &r.id),
         "invoice",
     );
     Ok(Page {
@@ -696,30 +690,36 @@ fn require_draft(row: &InvoiceRow) -> Result<(), CrmError> {
     }
 }
 
-pub fn create(
+/// What a new draft (invoice or credit note) starts with.
+struct Draft {
+    client_id: String,
+    kind: Kind,
+    credits_id: Option<String>,
+    currency: String,
+    due_on: Option<NaiveDate>,
+    notes: Option<String>,
+}
+
+fn insert_draft(
     conn: &mut DbConn,
     ctx: Ctx<'_>,
     scope: &Scope,
-    input: &NewInvoice,
+    draft: Draft,
+    lines: &[PricedLine],
+    client_name: String,
 ) -> Result<InvoiceDetail, CrmError> {
-    require(scope, Object::Invoice, &[Action::Create])?;
-    let client_name = client_in_scope(conn, scope, &input.client_id)?;
-    let currency = parse_currency(&input.currency)?;
-    let due_on = parse_date("due_on", input.due_on.as_deref())?;
-    let notes = text::opt_body("notes", input.notes.as_deref(), NOTES_MAX)?;
-    let lines = price_lines(&input.lines, &currency, Kind::Invoice)?;
     let now = ctx.env.now().naive_utc();
     let row = InvoiceRow {
         id: ctx.env.new_id()?.to_string(),
-        client_id: input.client_id.clone(),
-        kind: Kind::Invoice.as_str().into(),
-        credits_id: None,
+        client_id: draft.client_id,
+        kind: draft.kind.as_str().into(),
+        credits_id: draft.credits_id,
         number: None,
         state: "draft".into(),
-        currency,
+        currency: draft.currency,
         issued_at: None,
-        due_on,
-        notes,
+        due_on: draft.due_on,
+        notes: draft.notes,
         line_count: 0,
         subtotal_e4: 0,
         tax_e4: 0,
@@ -734,9 +734,32 @@ pub fn create(
     diesel::insert_into(invoices::table)
         .values(&row)
         .execute(conn)?;
-    store_lines(conn, ctx, &row.id, &lines)?;
+    store_lines(conn, ctx, &row.id, lines)?;
     let (row, _) = load_in_scope(conn, scope, &row.id)?;
     detail_of(conn, ctx, row, client_name)
+}
+
+pub fn create(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    scope: &Scope,
+    input: &NewInvoice,
+) -> Result<InvoiceDetail, CrmError> {
+    require(scope, Object::Invoice, &[Action::Create])?;
+    let client_name = client_in_scope(conn, scope, &input.client_id)?;
+    let currency = parse_currency(&input.currency)?;
+    let due_on = parse_date("due_on", input.due_on.as_deref())?;
+    let notes = text::opt_body("notes", input.notes.as_deref(), NOTES_MAX)?;
+    let lines = price_lines(&input.lines, &currency, Kind::Invoice)?;
+    let draft = Draft {
+        client_id: input.client_id.clone(),
+        kind: Kind::Invoice,
+        credits_id: None,
+        currency,
+        due_on,
+        notes,
+    };
+    insert_draft(conn, ctx, scope, draft, &lines, client_name)
 }
 
 /// Edits a draft (an invoice or a credit note); an issued one is refused.
@@ -976,35 +999,15 @@ pub fn credit(
         ));
     }
     let notes = text::opt_body("notes", input.notes.as_deref(), NOTES_MAX)?;
-    let now = ctx.env.now().naive_utc();
-    let row = InvoiceRow {
-        id: ctx.env.new_id()?.to_string(),
+    let draft = Draft {
         client_id: inv.client_id.clone(),
-        kind: Kind::CreditNote.as_str().into(),
+        kind: Kind::CreditNote,
         credits_id: Some(inv.id.clone()),
-        number: None,
-        state: "draft".into(),
         currency: inv.currency.clone(),
-        issued_at: None,
         due_on: None,
         notes,
-        line_count: 0,
-        subtotal_e4: 0,
-        tax_e4: 0,
-        total_e4: 0,
-        paid_e4: 0,
-        credited_e4: 0,
-        created_by: scope.user_id().map(str::to_string),
-        created_at: now,
-        updated_at: now,
-        voided_at: None,
     };
-    diesel::insert_into(invoices::table)
-        .values(&row)
-        .execute(conn)?;
-    store_lines(conn, ctx, &row.id, &lines)?;
-    let (row, _) = load_in_scope(conn, scope, &row.id)?;
-    detail_of(conn, ctx, row, client_name)
+    insert_draft(conn, ctx, scope, draft, &lines, client_name)
 }
 
 /// Records a payment against an issued invoice; never more than is outstanding.

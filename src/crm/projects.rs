@@ -152,7 +152,7 @@ pub fn get(conn: &mut DbConn, scope: &Scope, id: &str) -> Result<Project, CrmErr
     Ok(view(row, Some(name), &names))
 }
 
-type ProjectWithClient = (ProjectRow, (String, Option<String>, Option<String>));
+type ProjectWithClient = work::WithClient<ProjectRow>;
 
 pub fn list(
     conn: &mut DbConn,
@@ -187,17 +187,11 @@ pub fn list(
         .order((projects::created_at.desc(), projects::id.desc()))
         .limit(i64::from(limit) + 1)
         .load(conn)?;
-    let next_cursor = if rows.len() > limit as usize {
-        rows.truncate(limit as usize);
-        rows.last()
-            .map(|(r, _)| cursor::encode(r.created_at, &r.id))
-    } else {
-        None
-    };
-    work::recheck(
+    let next_cursor = work::cut_page(
         scope,
         &mut rows,
-        |(_, (_, owner, team))| (owner.as_deref(), team.as_deref()),
+        limit,
+        |r| (r.created_at, &r.id),
         "project",
     );
     let names = user_names(conn)?;

@@ -113,6 +113,37 @@ pub(super) fn recheck<R>(
     }
 }
 
+/// A record loaded with its client's (name, owner, team).
+pub(super) type WithClient<R> = (R, (String, Option<String>, Option<String>));
+
+/// Cuts a page loaded with one row too many (to learn whether more follow),
+/// checks its rows again against the scope, and returns the next page's cursor
+/// (keyed on creation time and id).
+pub(super) fn cut_page<R>(
+    scope: &Scope,
+    rows: &mut Vec<WithClient<R>>,
+    limit: u32,
+    key: impl Fn(&R) -> (chrono::NaiveDateTime, &str),
+    what: &str,
+) -> Option<String> {
+    let next = if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
+        rows.last().map(|(r, _)| {
+            let (at, id) = key(r);
+            super::cursor::encode(at, id)
+        })
+    } else {
+        None
+    };
+    recheck(
+        scope,
+        rows,
+        |(_, (_, owner, team))| (owner.as_deref(), team.as_deref()),
+        what,
+    );
+    next
+}
+
 /// A user who may be given work (own a deal, be assigned a task): exists, is
 /// enabled, is not an IT admin, and the scope reaches them. Returns their team.
 pub(super) fn assignable_user(
