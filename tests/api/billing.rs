@@ -681,3 +681,88 @@ async fn the_web_pages_draft_issue_and_pay_invoices_and_add_projects() {
     let (_, projects) = c.get(&format!("/api/v1/projects?client_id={client}")).await;
     assert_eq!(projects["items"][0]["name"], "Sayt");
 }
+
+/// Issued invoices, their lines, credit notes and payments survive a backup and
+/// restore (the frozen-invoice triggers let a restore write exactly the issued
+/// lines, and a credit note may come before its invoice in id order), and stay
+/// frozen in the restored database.
+#[tokio::test]
+async fn billing_survives_backup_and_restore_and_stays_frozen() {
+    use crate::backup as b;
+    let s = TestServer::start();
+    s.add_user("sales.r1", Role::Sales, Some("north"));
+    let c = s.login("sales.r1").await;
+    let client = c.create_client(json!({"name": "Restored"})).await;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let d = draft(
+            &c,
+            &client,
+            "EUR",
+            json!([
+                line(&format!("L{i}a"), "2", "10", "20"),
+                line("b", "1", "1", "0")
+            ]),
+        )
+        .await;
+        let id = id_of(&d);
+        issue(&c, &id).await;
+        let (st, cn) = c
+            .post(&format!("/api/v1/invoices/{id}/credit-notes"), json!({}))
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{cn}");
+        issue(&c, &id_of(&cn)).await;
+        ids.push(id);
+    }
+    let d = draft(&c, &client, "EUR", json!([line("paid", "1", "50", "0")])).await;
+    let paid = id_of(&d);
+    issue(&c, &paid).await;
+    let (st, _) = c
+        .post(
+            &format!("/api/v1/invoices/{paid}/payments"),
+            json!({"amount": "20"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+
+    let k = b::age_keys();
+    let mut config = s.config.clone();
+    config.backup.recipients = vec![k.recipient.clone()];
+    config.backup.destinations = vec![k.dir.path().join("dest")];
+    let made = b::backup(&s, &config);
+    let target = crate::support::TestDb::new();
+    b::restore_to(&config, &k, &b::archive_path(&config, &made), &target.url);
+
+    let mut conn = b::open(&target.url);
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    let lines: i64 = holdfast::store::schema::invoice_lines::table
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(lines, 4 * 2 * 2 + 1);
+    let numbers: Vec<Option<i64>> = holdfast::store::schema::invoices::table
+        .select(holdfast::store::schema::invoices::number)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(numbers.len(), 9);
+    let next: i64 = holdfast::store::schema::invoice_sequences::table
+        .select(holdfast::store::schema::invoice_sequences::last_number)
+        .first(&mut conn)
+        .unwrap();
+    assert_eq!(next, 9, "the sequence continues where it was");
+    for sql in [
+        format!("UPDATE invoices SET total_e4 = 1 WHERE id = '{paid}'"),
+        format!("DELETE FROM invoice_lines WHERE invoice_id = '{paid}'"),
+        format!(
+            "INSERT INTO invoice_lines (id, invoice_id, position, description, quantity_e4, \
+             unit_price_e4, tax_rate_e4, net_e4, tax_e4, total_e4) \
+             VALUES ('extra', '{paid}', 9, 'extra', 10000, 10000, 0, 10000, 0, 10000)"
+        ),
+    ] {
+        assert!(
+            conn.batch_execute(&sql).is_err(),
+            "restored database took: {sql}"
+        );
+    }
+}
