@@ -257,6 +257,23 @@ async fn concurrent_issuers_take_numbers_without_gaps_or_duplicates() {
     );
     let d = draft(&c, &client, "GEL", json!([line("last", "1", "1", "0")])).await;
     assert_eq!(issue(&c, &id_of(&d)).await["invoice"]["number"], 13);
+
+    // Ten payments of 20 at once against 100 outstanding: exactly five land.
+    let d = draft(&c, &client, "GEL", json!([line("pay", "1", "100", "0")])).await;
+    let id = id_of(&d);
+    issue(&c, &id).await;
+    let path = format!("/api/v1/invoices/{id}/payments");
+    let pays = (0..10).map(|_| c.post(&path, json!({"amount": "20"})));
+    let results = join_all(pays).await;
+    let landed = results
+        .iter()
+        .filter(|(st, _)| *st == StatusCode::CREATED)
+        .count();
+    assert_eq!(landed, 5, "{results:?}");
+    let (_, inv) = c.get(&format!("/api/v1/invoices/{id}")).await;
+    assert_eq!(inv["invoice"]["paid"], "100");
+    assert_eq!(inv["invoice"]["status"], "paid");
+    assert_eq!(inv["payments"].as_array().unwrap().len(), 5);
 }
 
 #[tokio::test]
