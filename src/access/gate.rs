@@ -1023,5 +1023,8 @@ pub use gate_alerts::{Decoy, EvidenceEvent, NewDecoy};
 pub use gate_exports::console_trace;
 pub use gate_reassign::{ReassignOutcome, ReassignRequest};
 // Deals, tasks and notifications: their own `impl Gate` block.
+#[path = "gate_billing.rs"]
+mod gate_billing;
 #[path = "gate_work.rs"]
 mod gate_work;
+pub use gate_billing::{ClientBilling, Relationship};

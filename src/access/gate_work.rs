@@ -407,6 +407,7 @@ impl Gate {
             .client_id
             .iter()
             .chain(input.deal_id.iter())
+            .chain(input.project_id.iter())
             .cloned()
             .collect();
         let scope = self
@@ -432,6 +433,7 @@ impl Gate {
                 let detail = json!({
                     "assignee": task.assignee.id, "due_at": task.due_at, "priority": task.priority,
                     "deal_id": task.deal.as_ref().map(|d| d.id.clone()),
+                    "project_id": task.project.as_ref().map(|p| p.id.clone()),
                 });
                 let ids = task_ids(&task);
                 Ok(touched(task, ids, detail))

@@ -30,6 +30,12 @@ pub enum Object {
     DealStages,
     /// Tasks; a task is reached through its assignee and the assignee's team.
     Task,
+    /// Projects; reached through their client, like deals.
+    Project,
+    /// Invoices and credit notes; reached through their client.
+    Invoice,
+    /// Payments recorded against invoices; reached through the invoice's client.
+    Payment,
 }
 
 impl Object {
@@ -46,6 +52,9 @@ impl Object {
             Object::Deal => "deal",
             Object::DealStages => "deal_stages",
             Object::Task => "task",
+            Object::Project => "project",
+            Object::Invoice => "invoice",
+            Object::Payment => "payment",
         }
     }
 }

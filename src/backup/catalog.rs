@@ -46,7 +46,12 @@ pub struct Table {
 
 /// Tables the migrations fill with rows of their own: a freshly migrated database
 /// has rows there and is still empty. A restore replaces those rows.
-pub const SEEDED: &[&str] = &["client_statuses", "deal_stages", "audit_head"];
+pub const SEEDED: &[&str] = &[
+    "client_statuses",
+    "deal_stages",
+    "audit_head",
+    "invoice_sequences",
+];
 
 /// Bookkeeping of diesel and of SQLite itself, never part of a backup.
 fn internal(name: &str) -> bool {

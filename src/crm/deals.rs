@@ -13,11 +13,11 @@ use serde::{Deserialize, Serialize};
 use super::clients::{Ctx, user_names};
 use super::types::{DEFAULT_PAGE, MAX_PAGE, Page, UserRef, utc};
 use super::work::{
-    ClientRef, amount_of, assignable_user, client_holder, parse_amount, parse_currency, parse_date,
-    require,
+    self, ClientRef, amount_of, assignable_user, client_in_scope, parse_amount, parse_currency,
+    parse_date, require, within_client_scope,
 };
 use super::{CrmError, cursor, text};
-use crate::access::{Action, Filter, Object, Scope};
+use crate::access::{Action, Object, Scope};
 use crate::i18n::Msg;
 use crate::store::DbConn;
 use crate::store::models::work::{FullDealRow, StageChangeRow, StageRow};
@@ -392,12 +392,7 @@ fn load_in_scope(
     let Some(row) = row else {
         return Err(CrmError::NotFound);
     };
-    let Some((owner, team, name)) = client_holder(conn, &row.client_id)? else {
-        return Err(CrmError::NotFound);
-    };
-    if !scope.permits(owner.as_deref(), team.as_deref()) {
-        return Err(CrmError::OutOfScope);
-    }
+    let name = client_in_scope(conn, scope, &row.client_id)?;
     Ok((row, name))
 }
 
@@ -466,7 +461,7 @@ fn history_of(
         .collect())
 }
 
-type DealWithClient = (FullDealRow, (String, Option<String>, Option<String>));
+type DealWithClient = work::WithClient<FullDealRow>;
 
 /// Deals whose live client the scope reaches, as one boxed query: the scope
 /// becomes SQL on the client's owner and team.
@@ -474,35 +469,24 @@ macro_rules! scoped_deals {
     ($scope:expr) => {{
         let q = deals::table
             .inner_join(clients::table.on(clients::id.eq(deals::client_id)))
-            .filter(clients::deleted_at.is_null())
             .select((
                 FullDealRow::as_select(),
                 (clients::name, clients::owner_id, clients::team_id),
             ))
             .into_boxed();
-        match $scope.filter() {
-            Filter::OwnedBy(owner) => q.filter(clients::owner_id.eq(owner.to_string())),
-            Filter::TeamOrOwnedBy { team, owner } => q.filter(
-                clients::team_id
-                    .eq(team.to_string())
-                    .or(clients::owner_id.eq(owner.to_string())),
-            ),
-            Filter::Everything => q,
-        }
+        within_client_scope!(q, $scope)
     }};
 }
 
 /// Rows the SQL filter let through are checked again, one by one (a guard
 /// against a wrong filter, as for clients).
 fn recheck(scope: &Scope, rows: &mut Vec<DealWithClient>) {
-    let before = rows.len();
-    rows.retain(|(_, (_, owner, team))| scope.permits(owner.as_deref(), team.as_deref()));
-    if rows.len() != before {
-        tracing::error!(
-            dropped = before - rows.len(),
-            "deal rows outside the scope were dropped: the SQL scope filter is wrong"
-        );
-    }
+    work::recheck(
+        scope,
+        rows,
+        |(_, (_, owner, team))| (owner.as_deref(), team.as_deref()),
+        "deal",
+    );
 }
 
 /// One page of deals, newest first.
@@ -534,14 +518,7 @@ pub fn list(conn: &mut DbConn, scope: &Scope, query: &DealQuery) -> Result<Page<
         .order((deals::created_at.desc(), deals::id.desc()))
         .limit(i64::from(limit) + 1)
         .load(conn)?;
-    let next_cursor = if rows.len() > limit as usize {
-        rows.truncate(limit as usize);
-        rows.last()
-            .map(|(r, _)| cursor::encode(r.created_at, &r.id))
-    } else {
-        None
-    };
-    recheck(scope, &mut rows);
+    let next_cursor = work::cut_page(scope, &mut rows, limit, |r| (r.created_at, &r.id), "deal");
     let names = user_names(conn)?;
     Ok(Page {
         items: rows
@@ -649,12 +626,7 @@ pub fn create(
 ) -> Result<Deal, CrmError> {
     require(scope, Object::Deal, &[Action::Create])?;
     // The client first: a client outside the scope answers like a missing one.
-    let Some((c_owner, c_team, client_name)) = client_holder(conn, &input.client_id)? else {
-        return Err(CrmError::NotFound);
-    };
-    if !scope.permits(c_owner.as_deref(), c_team.as_deref()) {
-        return Err(CrmError::OutOfScope);
-    }
+    let client_name = client_in_scope(conn, scope, &input.client_id)?;
     let title = text::line("title", &input.title, TITLE_MAX)?;
     let currency = parse_currency(&input.currency)?;
     let amount_e4 = parse_amount(&input.amount.text(), &currency)?;

@@ -63,3 +63,7 @@ impl From<crate::clock::EntropyError> for CrmError {
 }
 pub mod export;
 pub mod reassign;
+// Service delivery and billing.
+pub mod invoice_math;
+pub mod invoices;
+pub mod projects;

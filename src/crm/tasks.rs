@@ -17,7 +17,7 @@ use crate::access::{Action, Filter, Object, Scope};
 use crate::i18n::Msg;
 use crate::store::DbConn;
 use crate::store::models::work::TaskRow;
-use crate::store::schema::{clients, deals, tasks};
+use crate::store::schema::{clients, deals, projects, tasks};
 
 /// Id → name (or title).
 type Names = HashMap<String, String>;
@@ -69,6 +69,9 @@ pub struct NewTask {
     pub client_id: Option<String>,
     #[serde(default)]
     pub deal_id: Option<String>,
+    /// A project of the same client (the client follows from it when absent).
+    #[serde(default)]
+    pub project_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -113,6 +116,8 @@ pub struct TaskQuery {
     pub client_id: Option<String>,
     #[serde(default)]
     pub deal_id: Option<String>,
+    #[serde(default)]
+    pub project_id: Option<String>,
     /// Only tasks due before this time (RFC 3339).
     #[serde(default)]
     pub due_before: Option<String>,
@@ -129,6 +134,12 @@ pub struct DealRef {
 }
 
 #[derive(Debug, Clone, Serialize)]
+pub struct ProjectRef {
+    pub id: String,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct Task {
     pub id: String,
     pub title: String,
@@ -138,6 +149,8 @@ pub struct Task {
     pub assignee: UserRef,
     pub client: Option<ClientRef>,
     pub deal: Option<DealRef>,
+    /// The project's name only for readers who reach its client.
+    pub project: Option<ProjectRef>,
     pub done: bool,
     pub done_at: Option<DateTime<Utc>>,
     pub overdue: bool,
@@ -183,8 +196,12 @@ fn load_in_scope(conn: &mut DbConn, scope: &Scope, id: &str) -> Result<TaskRow, 
     Ok(row)
 }
 
-/// Names of the linked client and deal, where the scope reaches the client.
-fn links(conn: &mut DbConn, scope: &Scope, rows: &[TaskRow]) -> Result<(Names, Names), CrmError> {
+/// Names of the linked client, deal and project, where the scope reaches the client.
+fn links(
+    conn: &mut DbConn,
+    scope: &Scope,
+    rows: &[TaskRow],
+) -> Result<(Names, Names, Names), CrmError> {
     let client_ids: Vec<String> = rows.iter().filter_map(|r| r.client_id.clone()).collect();
     let mut client_names = HashMap::new();
     if !client_ids.is_empty() {
@@ -217,7 +234,20 @@ fn links(conn: &mut DbConn, scope: &Scope, rows: &[TaskRow]) -> Result<(Names, N
             }
         }
     }
-    Ok((client_names, deal_titles))
+    let project_ids: Vec<String> = rows.iter().filter_map(|r| r.project_id.clone()).collect();
+    let mut project_names = HashMap::new();
+    if !project_ids.is_empty() {
+        let found: Vec<(String, String, String)> = projects::table
+            .filter(projects::id.eq_any(&project_ids))
+            .select((projects::id, projects::name, projects::client_id))
+            .load(conn)?;
+        for (id, name, client) in found {
+            if client_names.contains_key(&client) {
+                project_names.insert(id, name);
+            }
+        }
+    }
+    Ok((client_names, deal_titles, project_names))
 }
 
 fn view(
@@ -226,6 +256,7 @@ fn view(
     names: &HashMap<String, String>,
     clients: &HashMap<String, String>,
     deals: &HashMap<String, String>,
+    projects: &HashMap<String, String>,
 ) -> Task {
     Task {
         assignee: UserRef {
@@ -238,6 +269,10 @@ fn view(
         }),
         deal: r.deal_id.map(|id| DealRef {
             title: deals.get(&id).cloned(),
+            id,
+        }),
+        project: r.project_id.map(|id| ProjectRef {
+            name: projects.get(&id).cloned(),
             id,
         }),
         overdue: r.done_at.is_none() && r.due_at < now,
@@ -262,10 +297,10 @@ fn views(
     rows: Vec<TaskRow>,
 ) -> Result<Vec<Task>, CrmError> {
     let names = user_names(conn)?;
-    let (clients, deals) = links(conn, scope, &rows)?;
+    let (clients, deals, projects) = links(conn, scope, &rows)?;
     Ok(rows
         .into_iter()
-        .map(|r| view(r, now, &names, &clients, &deals))
+        .map(|r| view(r, now, &names, &clients, &deals, &projects))
         .collect())
 }
 
@@ -310,6 +345,9 @@ pub fn list(
     if let Some(d) = query.deal_id.as_deref().filter(|s| !s.is_empty()) {
         q = q.filter(tasks::deal_id.eq(d.to_string()));
     }
+    if let Some(p) = query.project_id.as_deref().filter(|s| !s.is_empty()) {
+        q = q.filter(tasks::project_id.eq(p.to_string()));
+    }
     if let Some(b) = query.due_before.as_deref().filter(|s| !s.is_empty()) {
         let before = parse_time("due_before", b)?.naive_utc();
         q = q.filter(tasks::due_at.lt(before));
@@ -345,6 +383,34 @@ pub fn list(
         items: views(conn, scope, now, rows)?,
         next_cursor,
     })
+}
+
+/// The client of the project a new task links to; the task's client must be it.
+fn project_client(
+    conn: &mut DbConn,
+    client_id: Option<&str>,
+    project_id: Option<&str>,
+) -> Result<Option<String>, CrmError> {
+    let client_id = client_id.map(str::trim).filter(|s| !s.is_empty());
+    let Some(p) = project_id.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(client_id.map(str::to_string));
+    };
+    if uuid::Uuid::parse_str(p).is_err() {
+        return Err(CrmError::NotFound);
+    }
+    let found: Option<String> = projects::table
+        .filter(projects::id.eq(p))
+        .select(projects::client_id)
+        .first(conn)
+        .optional()?;
+    let pc = found.ok_or(CrmError::NotFound)?;
+    match client_id {
+        Some(c) if c != pc => Err(CrmError::invalid(
+            "project_id",
+            Msg::new("invalid-task-project-client"),
+        )),
+        _ => Ok(Some(pc)),
+    }
 }
 
 /// The client (and deal) a new task links to, checked against the scope.
@@ -398,10 +464,18 @@ pub fn create(
     input: &NewTask,
 ) -> Result<Task, CrmError> {
     require(scope, Object::Task, &[Action::Create])?;
+    // A project names its client; the scope check below covers both.
+    let project_id = input
+        .project_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    let via_project = project_client(conn, input.client_id.as_deref(), project_id.as_deref())?;
     let (client_id, deal_id) = resolve_links(
         conn,
         scope,
-        input.client_id.as_deref(),
+        via_project.as_deref(),
         input.deal_id.as_deref(),
     )?;
     let title = text::line("title", &input.title, TITLE_MAX)?;
@@ -435,6 +509,7 @@ pub fn create(
         updated_at: now,
         reminded_at: None,
         escalated_at: None,
+        project_id,
     };
     diesel::insert_into(tasks::table)
         .values(&row)

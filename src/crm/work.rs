@@ -55,6 +55,95 @@ pub(super) fn client_holder(conn: &mut DbConn, id: &str) -> Result<Option<Holder
         .optional()?)
 }
 
+/// The name of a live client the scope reaches. A missing client and one
+/// outside the scope fail alike for the caller (`OutOfScope` is audited as a
+/// denial): deals, projects and invoices are reached exactly when their client is.
+pub(super) fn client_in_scope(
+    conn: &mut DbConn,
+    scope: &Scope,
+    client_id: &str,
+) -> Result<String, CrmError> {
+    let Some((owner, team, name)) = client_holder(conn, client_id)? else {
+        return Err(CrmError::NotFound);
+    };
+    if !scope.permits(owner.as_deref(), team.as_deref()) {
+        return Err(CrmError::OutOfScope);
+    }
+    Ok(name)
+}
+
+/// Narrows a boxed query that joins `clients` to the live clients the scope
+/// reaches: the scope becomes SQL on the client's owner and team.
+macro_rules! within_client_scope {
+    ($q:expr, $scope:expr) => {{
+        use $crate::store::schema::clients as sc;
+        let q = $q.filter(sc::deleted_at.is_null());
+        match $scope.filter() {
+            $crate::access::Filter::OwnedBy(owner) => q.filter(sc::owner_id.eq(owner.to_string())),
+            $crate::access::Filter::TeamOrOwnedBy { team, owner } => q.filter(
+                sc::team_id
+                    .eq(team.to_string())
+                    .or(sc::owner_id.eq(owner.to_string())),
+            ),
+            $crate::access::Filter::Everything => q,
+        }
+    }};
+}
+pub(super) use within_client_scope;
+
+/// Rows the SQL filter let through are checked again, one by one, against
+/// their client's (owner, team): a guard against a wrong filter.
+pub(super) fn recheck<R>(
+    scope: &Scope,
+    rows: &mut Vec<R>,
+    holder: impl Fn(&R) -> (Option<&str>, Option<&str>),
+    what: &str,
+) {
+    let before = rows.len();
+    rows.retain(|r| {
+        let (owner, team) = holder(r);
+        scope.permits(owner, team)
+    });
+    if rows.len() != before {
+        tracing::error!(
+            dropped = before - rows.len(),
+            what,
+            "rows outside the scope were dropped: the SQL scope filter is wrong"
+        );
+    }
+}
+
+/// A record loaded with its client's (name, owner, team).
+pub(super) type WithClient<R> = (R, (String, Option<String>, Option<String>));
+
+/// Cuts a page loaded with one row too many (to learn whether more follow),
+/// checks its rows again against the scope, and returns the next page's cursor
+/// (keyed on creation time and id).
+pub(super) fn cut_page<R>(
+    scope: &Scope,
+    rows: &mut Vec<WithClient<R>>,
+    limit: u32,
+    key: impl Fn(&R) -> (chrono::NaiveDateTime, &str),
+    what: &str,
+) -> Option<String> {
+    let next = if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
+        rows.last().map(|(r, _)| {
+            let (at, id) = key(r);
+            super::cursor::encode(at, id)
+        })
+    } else {
+        None
+    };
+    recheck(
+        scope,
+        rows,
+        |(_, (_, owner, team))| (owner.as_deref(), team.as_deref()),
+        what,
+    );
+    next
+}
+
 /// A user who may be given work (own a deal, be assigned a task): exists, is
 /// enabled, is not an IT admin, and the scope reaches them. Returns their team.
 pub(super) fn assignable_user(
@@ -90,23 +179,8 @@ const AMOUNT_MAX: i64 = 1_000_000_000_000;
 /// An amount as given in JSON or a form (a string, or a JSON number written
 /// exactly), checked against the currency's minor units. Returns 1/10000 units.
 pub fn parse_amount(raw: &str, currency: &str) -> Result<i64, CrmError> {
+    let amount = parse_decimal("amount", raw)?;
     let bad = |key: &'static str| CrmError::invalid("amount", Msg::new(key));
-    let text = raw.trim();
-    if text.is_empty() {
-        return Err(bad("invalid-empty"));
-    }
-    if text.len() > 40 {
-        return Err(bad("invalid-amount"));
-    }
-    // Plain decimal notation only: no exponents, no thousands separators, no
-    // signs other than a leading minus (refused below anyway).
-    if !text
-        .chars()
-        .all(|c| c.is_ascii_digit() || c == '.' || c == '-')
-    {
-        return Err(bad("invalid-amount"));
-    }
-    let amount = Decimal::from_str_exact(text).map_err(|_| bad("invalid-amount"))?;
     if amount.is_sign_negative() && !amount.is_zero() {
         return Err(bad("invalid-amount-negative"));
     }
@@ -129,8 +203,26 @@ pub fn parse_amount(raw: &str, currency: &str) -> Result<i64, CrmError> {
     i64::from_str(&e4.trunc().to_string()).map_err(|_| bad("invalid-amount"))
 }
 
+/// A decimal in plain notation (digits, one point, a leading minus), exactly as
+/// written: no exponents, no thousands separators, never through a float.
+pub fn parse_decimal(field: &str, raw: &str) -> Result<Decimal, CrmError> {
+    let bad = |key: &'static str| CrmError::invalid(field, Msg::new(key));
+    let text = raw.trim();
+    if text.is_empty() {
+        return Err(bad("invalid-empty"));
+    }
+    if text.len() > 40
+        || !text
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '.' || c == '-')
+    {
+        return Err(bad("invalid-amount"));
+    }
+    Decimal::from_str_exact(text).map_err(|_| bad("invalid-amount"))
+}
+
 /// Digits after the point a currency has (at most 4, what storage keeps).
-fn currency_minor_units(code: &str) -> u32 {
+pub fn currency_minor_units(code: &str) -> u32 {
     iso_currency::Currency::from_code(code)
         .and_then(|c| c.exponent())
         .map_or(4, |e| u32::from(e).min(4))

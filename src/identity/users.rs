@@ -110,7 +110,9 @@ pub fn add(conn: &mut DbConn, env: &Env, new: NewUser) -> Result<User, IdentityE
     if display_name.chars().count() > 200 || display_name.contains('\0') {
         return Err(IdentityError::Invalid(Msg::new("invalid-display-name")));
     }
-    conn.transaction(|conn| {
+    // Reads the team, then writes: on SQLite the write lock is taken first, or a
+    // concurrent writer makes the upgrade fail at once ("database is locked").
+    crate::store::write_tx(conn, |conn| {
         let team_id = match &new.team {
             Some(t) => Some(ensure_team(conn, env, t)?),
             None => None,

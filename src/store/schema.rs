@@ -321,6 +321,7 @@ diesel::table! {
         updated_at -> Timestamp,
         reminded_at -> Nullable<Timestamp>,
         escalated_at -> Nullable<Timestamp>,
+        project_id -> Nullable<Text>,
     }
 }
 
@@ -497,3 +498,90 @@ diesel::table! {
 
 diesel::joinable!(webauthn_credentials -> hardware_keys (key_id));
 diesel::allow_tables_to_appear_in_same_query!(webauthn_credentials, hardware_keys);
+
+// Service delivery and billing (projects, invoices, credit notes, payments).
+
+diesel::table! {
+    projects (id) {
+        id -> Text,
+        client_id -> Text,
+        name -> Text,
+        status -> Text,
+        starts_on -> Nullable<Date>,
+        ends_on -> Nullable<Date>,
+        responsible_id -> Nullable<Text>,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    invoice_sequences (name) {
+        name -> Text,
+        last_number -> BigInt,
+    }
+}
+
+diesel::table! {
+    invoices (id) {
+        id -> Text,
+        client_id -> Text,
+        kind -> Text,
+        credits_id -> Nullable<Text>,
+        number -> Nullable<BigInt>,
+        state -> Text,
+        currency -> Text,
+        issued_at -> Nullable<Timestamp>,
+        due_on -> Nullable<Date>,
+        notes -> Nullable<Text>,
+        line_count -> Integer,
+        subtotal_e4 -> BigInt,
+        tax_e4 -> BigInt,
+        total_e4 -> BigInt,
+        paid_e4 -> BigInt,
+        credited_e4 -> BigInt,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        voided_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    invoice_lines (id) {
+        id -> Text,
+        invoice_id -> Text,
+        position -> Integer,
+        description -> Text,
+        quantity_e4 -> BigInt,
+        unit_price_e4 -> BigInt,
+        tax_rate_e4 -> BigInt,
+        net_e4 -> BigInt,
+        tax_e4 -> BigInt,
+        total_e4 -> BigInt,
+    }
+}
+
+diesel::table! {
+    payments (id) {
+        id -> Text,
+        invoice_id -> Text,
+        amount_e4 -> BigInt,
+        paid_on -> Date,
+        method -> Nullable<Text>,
+        reference -> Nullable<Text>,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    projects,
+    invoice_sequences,
+    invoices,
+    invoice_lines,
+    payments,
+    clients,
+);
+diesel::allow_tables_to_appear_in_same_query!(projects, tasks);

@@ -20,13 +20,13 @@ use secrecy::SecretString;
 
 use crate::support::{PASSWORD, TestDb, TestServer};
 
-struct Keys {
-    dir: tempfile::TempDir,
+pub(crate) struct Keys {
+    pub(crate) dir: tempfile::TempDir,
     identity: PathBuf,
-    recipient: String,
+    pub(crate) recipient: String,
 }
 
-fn age_keys() -> Keys {
+pub(crate) fn age_keys() -> Keys {
     let dir = tempfile::tempdir().unwrap();
     let id = age::x25519::Identity::generate();
     let identity = dir.path().join("key.txt");
@@ -61,11 +61,11 @@ fn plan(config: &Config) -> Plan {
     Plan::from_config(config, Trigger::Console, Who::console()).unwrap()
 }
 
-fn backup(s: &TestServer, config: &Config) -> Made {
+pub(crate) fn backup(s: &TestServer, config: &Config) -> Made {
     make::run(config, &s.store, &s.env, &plan(config)).unwrap()
 }
 
-fn archive_path(config: &Config, made: &Made) -> PathBuf {
+pub(crate) fn archive_path(config: &Config, made: &Made) -> PathBuf {
     config.backup.destinations[0].join(&made.files[0].name)
 }
 
@@ -77,7 +77,7 @@ fn sqlite_url(dir: &Path, name: &str) -> String {
     format!("sqlite://{}", dir.join(name).display())
 }
 
-fn open(url: &str) -> DbConn {
+pub(crate) fn open(url: &str) -> DbConn {
     Target::parse(&SecretString::from(url.to_string()))
         .unwrap()
         .establish()
@@ -118,7 +118,12 @@ fn read_manifest(config: &Config, k: &Keys, archive: &Path) -> Manifest {
     read::read_archive(archive, &ids, &trusted(config), None, &mut CheckOnly).unwrap()
 }
 
-fn restore_to(config: &Config, k: &Keys, archive: &Path, url: &str) -> restore::Restored {
+pub(crate) fn restore_to(
+    config: &Config,
+    k: &Keys,
+    archive: &Path,
+    url: &str,
+) -> restore::Restored {
     let ids = keys::identities(&k.identity).unwrap();
     let mut conn = open(url);
     restore::restore_into(&mut conn, archive, &ids, &trusted(config), None, false).unwrap()

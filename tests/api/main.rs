@@ -12,6 +12,7 @@ mod audit_views;
 mod authz;
 mod backup;
 mod bad_input;
+mod billing;
 mod cli;
 mod clients;
 mod deals;

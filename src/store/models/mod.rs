@@ -1,6 +1,7 @@
 //! Row types, one file per table.
 
 pub mod audit_events;
+pub mod billing;
 pub mod clients;
 pub mod exports;
 pub mod hardware_keys;

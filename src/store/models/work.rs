@@ -66,6 +66,7 @@ pub struct TaskRow {
     pub updated_at: NaiveDateTime,
     pub reminded_at: Option<NaiveDateTime>,
     pub escalated_at: Option<NaiveDateTime>,
+    pub project_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

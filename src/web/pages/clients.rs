@@ -898,6 +898,8 @@ struct CardPage {
     tasks: Vec<super::my_day::TaskLine>,
     can_task: bool,
     can_deal: bool,
+    /// Projects, invoices, payments and balance (`templates/client_billing.html`).
+    billing: Option<super::invoices::CardBilling>,
     task_back: String,
 }
 
@@ -1102,6 +1104,7 @@ async fn card_page(
         _ => None,
     };
     let tasks = super::my_day::client_tasks(state, authed, meta, &t, &client.id).await?;
+    let billing = super::invoices::card_billing(state, authed, meta, &t, &client.id).await?;
     let more_href = timeline
         .next_cursor
         .as_deref()
@@ -1146,6 +1149,7 @@ async fn card_page(
         None
     };
     let page = CardPage {
+        billing,
         tasks,
         can_task: super::my_day::can_task(state, authed),
         can_deal: can(Object::Deal, Action::Create),

@@ -328,6 +328,7 @@ async fn callback(
         assignee_id: None,
         client_id: Some(id.to_string()),
         deal_id: None,
+        project_id: None,
     };
     state
         .gate
@@ -405,6 +406,7 @@ async fn new_task(
         assignee_id: None,
         client_id: Some(id.to_string()),
         deal_id: None,
+        project_id: None,
     };
     match state.gate.create_task(&authed.actor, &meta.0, input).await {
         Ok(_) => Ok(see_other(&format!("{href}?done=task-added#tasks"))),
@@ -454,7 +456,9 @@ mod tests {
             "\n",
             include_str!("../../../locales/en/server.ftl"),
             "\n",
-            include_str!("../../../locales/en/work.ftl")
+            include_str!("../../../locales/en/work.ftl"),
+            "\n",
+            include_str!("../../../locales/en/billing.ftl")
         );
         let defined: std::collections::HashSet<&str> = ftl
             .lines()
@@ -472,6 +476,12 @@ mod tests {
             include_str!("../../../src/crm/work.rs"),
             include_str!("../../../src/crm/deals.rs"),
             include_str!("../../../src/crm/tasks.rs"),
+            include_str!("../../../src/crm/invoices.rs"),
+            include_str!("../../../src/crm/projects.rs"),
+            include_str!("invoices.rs"),
+            include_str!("../../../templates/invoice_print.html"),
+            include_str!("../../../templates/client_billing.html"),
+            include_str!("../../../templates/billing_refused.html"),
         ];
         let mut missing = vec![];
         for src in sources {

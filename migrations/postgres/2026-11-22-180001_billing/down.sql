@@ -1,0 +1,10 @@
+DROP TABLE payments;
+DROP FUNCTION payments_append_only();
+DROP TABLE invoice_lines;
+DROP FUNCTION invoice_lines_frozen();
+DROP TABLE invoices;
+DROP FUNCTION invoice_frozen();
+DROP TABLE invoice_sequences;
+DROP INDEX tasks_project;
+ALTER TABLE tasks DROP COLUMN project_id;
+DROP TABLE projects;
