@@ -348,3 +348,10 @@ admin-backups-identity = age identity (AGE-SECRET-KEY-1…)
 admin-backups-target = Target database
 admin-backups-force = Replace everything in a target that already holds data
 admin-backups-restore = Restore
+
+# Masked contacts and the reveal
+clients-col-contact = Contact
+clients-reveal = Reveal
+reveal-title = Contacts of { $name }
+reveal-logged = This reveal is recorded in the audit log.
+reveal-back = Back to the list

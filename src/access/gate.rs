@@ -342,8 +342,9 @@ impl Gate {
             "client.list",
             None,
             move |conn, _ctx, scope| {
-                let page = clients::list(conn, scope, &query)?;
-                let ids = page.items.iter().map(|c| c.id.clone()).collect();
+                let mut page = clients::list(conn, scope, &query)?;
+                let ids: Vec<String> = page.items.iter().map(|c| c.id.clone()).collect();
+                gate_mask::fill_masked(conn, &mut page.items, &ids)?;
                 let detail = json!({
                     "q": query.q, "status": query.status, "tag": query.tag,
                     "deleted": query.deleted, "count": page.items.len(),
@@ -1025,3 +1026,7 @@ pub use gate_reassign::{ReassignOutcome, ReassignRequest};
 // Deals, tasks and notifications: their own `impl Gate` block.
 #[path = "gate_work.rs"]
 mod gate_work;
+// Masked contacts in lists and the audited reveal.
+#[path = "gate_mask.rs"]
+mod gate_mask;
+pub use gate_mask::Revealed;

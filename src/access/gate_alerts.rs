@@ -28,6 +28,7 @@ const WATCHED: &[&str] = &[
     "intake.call",
     "intake.form",
     "client.read",
+    "client.reveal",
     "client.update",
     "client.delete",
     "client.restore",

@@ -109,6 +109,7 @@ fn produce(
     rules: &GuardRules,
     rows: Vec<FileRow>,
     format: Format,
+    masked: bool,
 ) -> Result<Produced, Fail> {
     let row_count = i32::try_from(rows.len()).unwrap_or(i32::MAX);
     let mut failed = None;
@@ -121,7 +122,23 @@ fn produce(
     if let Some(err) = failed {
         return Err(err.into());
     }
-    let all = seeds::plant(env, rows, &planted_seeds)?;
+    let mut all = seeds::plant(env, rows, &planted_seeds)?;
+    // A role that sees contacts masked exports them masked, seeds alike (an
+    // unmasked row would stand out as a seed).
+    if masked {
+        for r in &mut all {
+            r.phones = r
+                .phones
+                .iter()
+                .map(|p| crate::access::mask::phone(p))
+                .collect();
+            r.emails = r
+                .emails
+                .iter()
+                .map(|e| crate::access::mask::email(e))
+                .collect();
+        }
+    }
     let content = exports::format::render(format, &all)
         .map_err(|e| Fail::Gate(GateError::Internal(e.to_string())))?;
     Ok(Produced {
@@ -353,7 +370,14 @@ impl Gate {
                     let request_seq = record_seq(conn, &env, &meta2, &request)?;
                     if state == State::Ready {
                         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-                        let produced = produce(conn, &env, &rules, rows, req.format)?;
+                        let produced = produce(
+                            conn,
+                            &env,
+                            &rules,
+                            rows,
+                            req.format,
+                            !scope.role_may(Object::Client, Action::Reveal),
+                        )?;
                         exports::store_file(
                             conn,
                             &id,
@@ -670,7 +694,7 @@ impl Gate {
                         let format = Format::parse(&row.format).unwrap_or(Format::Csv);
                         let (rows, truncated) = crm_export::rows(conn, &scope, &filter, rules.max_rows)?;
                         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-                        let produced = produce(conn, &env, &rules, rows, format)?;
+                        let produced = produce(conn, &env, &rules, rows, format, !scope.role_may(Object::Client, Action::Reveal))?;
                         exports::store_file(conn, &key, &produced, now, Duration::hours(rules.file_hours))?;
                         let ev = ready_event(scope.who(), &key, &produced, ids.clone(), json!({ "approved_by": approver, "truncated": truncated }));
                         let seq = record_seq(conn, &env, &meta2, &ev)?;

@@ -63,6 +63,8 @@ pub enum Action {
     Export,
     Approve,
     Reassign,
+    /// Full phones and emails of a client shown masked in a list.
+    Reveal,
 }
 
 impl Action {
@@ -79,6 +81,7 @@ impl Action {
             Action::Export => "export",
             Action::Approve => "approve",
             Action::Reassign => "reassign",
+            Action::Reveal => "reveal",
         }
     }
 }

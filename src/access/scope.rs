@@ -66,6 +66,15 @@ impl Scope {
         }
     }
 
+    /// Whether the role behind this scope holds `act` on `obj` at all (an
+    /// automatic process holds everything): e.g. masked or full contacts.
+    pub fn role_may(&self, obj: Object, act: Action) -> bool {
+        match &self.principal {
+            Principal::System(_) => true,
+            Principal::User(a) => self.policy.reach(a.role, obj, act).is_some(),
+        }
+    }
+
     pub fn object(&self) -> Object {
         self.object
     }

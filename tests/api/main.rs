@@ -15,6 +15,7 @@ mod bad_input;
 mod cli;
 mod clients;
 mod deals;
+mod detection;
 mod exports;
 mod intake;
 mod keys;

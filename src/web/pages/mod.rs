@@ -11,6 +11,8 @@ pub mod login;
 // Deals, tasks, "my day".
 pub mod my_day;
 pub mod pipeline;
+// The one-click reveal of masked contacts.
+pub mod reveal;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -32,7 +34,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(control::configure)
         .configure(pipeline::configure)
         .configure(my_day::configure)
-        .configure(admin_backups::configure);
+        .configure(admin_backups::configure)
+        .configure(reveal::configure);
 }
 
 const APP_CSS: &str = include_str!("../../../static/app.css");
