@@ -355,3 +355,4 @@ clients-reveal = Reveal
 reveal-title = Contacts of { $name }
 reveal-logged = This reveal is recorded in the audit log.
 reveal-back = Back to the list
+error-exports-suspended = Your exports are suspended while an owner reviews an alert.

@@ -132,6 +132,8 @@ pub struct Gate {
     keys: Arc<KeyRules>,
     /// Data-loss rules: allowances, fingerprint seeds (`gate_exports`).
     guard: Arc<crate::exports::GuardRules>,
+    /// Theft detection (`gate_detect`).
+    detect: Arc<gate_detect::DetectRules>,
 }
 
 impl Gate {
@@ -152,6 +154,7 @@ impl Gate {
             audit,
             keys: Arc::new(KeyRules::default()),
             guard: Arc::new(crate::exports::GuardRules::default()),
+            detect: Arc::new(gate_detect::DetectRules::default()),
         }
     }
 
@@ -201,6 +204,10 @@ impl Gate {
         kind: &'static str,
         ids: Vec<String>,
     ) -> Result<Scope, GateError> {
+        if let Err(e) = self.restrictions(actor, meta, event, kind, &ids).await {
+            self.watch(actor, meta).await;
+            return Err(e);
+        }
         let (refusal, detail) = match admit(
             &self.policy,
             &self.keys,
@@ -229,6 +236,7 @@ impl Gate {
             .record(meta, &ev)
             .await
             .map_err(GateError::AuditUnavailable)?;
+        self.watch(actor, meta).await;
         Err(refusal)
     }
 
@@ -272,6 +280,7 @@ impl Gate {
         let env = self.env.clone();
         let tx_meta = meta.clone();
         let region = self.phone_region.clone();
+        let watched_actor = scope.actor().cloned();
         let (result, pending) = self
             .store
             .run(move |conn| {
@@ -317,6 +326,9 @@ impl Gate {
                 .record(meta, &ev)
                 .await
                 .map_err(GateError::AuditUnavailable)?;
+        }
+        if let Some(actor) = &watched_actor {
+            self.watch(actor, meta).await;
         }
         result
     }
@@ -1030,3 +1042,7 @@ mod gate_work;
 #[path = "gate_mask.rs"]
 mod gate_mask;
 pub use gate_mask::Revealed;
+// Theft detection: baselines, patterns, responses, restrictions.
+#[path = "gate_detect.rs"]
+mod gate_detect;
+pub use gate_detect::DetectRules;

@@ -304,10 +304,14 @@ impl Gate {
                     let Some(acked) = alerts::acknowledge(conn, &env, &key, &by, &comment)? else {
                         return Ok(None);
                     };
+                    // The restrictions this alert's responses set end with it.
+                    let lifted = super::gate_detect::lift(conn, &key)?;
                     let ev = Event::new("alert.acknowledge", Outcome::Ok)
                         .by(who)
                         .on("alert", [key.clone()])
-                        .detail(json!({ "kind": acked.kind, "comment": comment }));
+                        .detail(
+                            json!({ "kind": acked.kind, "comment": comment, "lifted": lifted }),
+                        );
                     record_seq(conn, &env, &meta2, &ev)?;
                     Ok(Some(acked))
                 })

@@ -198,7 +198,10 @@ impl Gate {
             .on(kind, ids)
             .detail(detail);
         match self.audit.record(meta, &ev).await {
-            Ok(()) => err,
+            Ok(()) => {
+                self.watch(actor, meta).await;
+                err
+            }
             Err(e) => GateError::AuditUnavailable(e),
         }
     }
@@ -215,6 +218,7 @@ impl Gate {
         kind: &'static str,
         ids: Vec<String>,
     ) -> Result<(super::super::Reach, Cleared), GateError> {
+        self.restrictions(actor, meta, event, kind, &ids).await?;
         match admit(
             &self.policy,
             &self.keys,

@@ -16,7 +16,8 @@ pub mod scope;
 pub use admin::AdminGate;
 pub use clearance::{Cleared, KeyRules, Refusal};
 pub use gate::{
-    Decoy, Gate, GateError, NewDecoy, ReassignOutcome, ReassignRequest, Revealed, console_trace,
+    Decoy, DetectRules, Gate, GateError, NewDecoy, ReassignOutcome, ReassignRequest, Revealed,
+    console_trace,
 };
 pub use policy::{Action, Object, Policy, Reach};
 pub use scope::{Filter, Scope};

@@ -897,14 +897,17 @@ pub fn user_names(conn: &mut DbConn) -> Result<HashMap<String, String>, CrmError
         .collect())
 }
 
+/// A client's first phone and first email.
+pub type FirstContacts = (Option<String>, Option<String>);
+
 /// The first phone and the first email of each client in `ids` (by position),
 /// for a list that shows them masked. Callers pass ids already in scope.
 pub fn first_contacts(
     conn: &mut DbConn,
     ids: &[String],
-) -> Result<HashMap<String, (Option<String>, Option<String>)>, CrmError> {
+) -> Result<HashMap<String, FirstContacts>, CrmError> {
     use crate::store::schema::client_contacts as cc;
-    let mut out: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
+    let mut out: HashMap<String, FirstContacts> = HashMap::new();
     for chunk in ids.chunks(500) {
         let rows: Vec<(String, String, String)> = cc::table
             .filter(cc::client_id.eq_any(chunk))

@@ -463,3 +463,32 @@ diesel::table! {
         decision_comment -> Nullable<Text>,
     }
 }
+
+// Theft detection: daily counters, viewed clients, restrictions.
+diesel::table! {
+    usage_counts (user_id, metric, day) {
+        user_id -> Text,
+        day -> Text,
+        metric -> Text,
+        n -> BigInt,
+        first_seq -> BigInt,
+        last_seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    usage_seen (user_id, day, client_id) {
+        user_id -> Text,
+        day -> Text,
+        client_id -> Text,
+    }
+}
+
+diesel::table! {
+    user_restrictions (user_id, kind) {
+        user_id -> Text,
+        kind -> Text,
+        since -> Timestamp,
+        alert_id -> Nullable<Text>,
+    }
+}

@@ -6,7 +6,7 @@ use holdfast::identity::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::TestServer;
+use crate::support::{ManualClock, Options, TestServer};
 
 #[tokio::test]
 async fn lists_mask_contacts_and_a_reveal_is_one_audited_request() {
@@ -93,4 +93,245 @@ async fn lists_mask_contacts_and_a_reveal_is_one_audited_request() {
         .post(&format!("/api/v1/clients/{id}/reveal"), json!({}))
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+/// A clock at the next Monday 09:00 UTC (working hours by default).
+fn monday_morning() -> std::sync::Arc<ManualClock> {
+    use chrono::{Datelike, Timelike};
+    let clock = ManualClock::new();
+    let now = holdfast::clock::Clock::now(&*clock);
+    let days = (7 - now.weekday().num_days_from_monday()) % 7;
+    let days = if days == 0 { 7 } else { days };
+    let at_midnight = chrono::Duration::hours(i64::from(now.hour()))
+        + chrono::Duration::minutes(i64::from(now.minute()))
+        + chrono::Duration::seconds(i64::from(now.second()));
+    clock.advance(
+        chrono::Duration::days(i64::from(days)) - at_midnight + chrono::Duration::hours(9),
+    );
+    clock
+}
+
+fn server_at(clock: &std::sync::Arc<ManualClock>) -> TestServer {
+    TestServer::start_with(Options {
+        clock: Some(clock.clone()),
+        ..Options::default()
+    })
+}
+
+fn alerts_of(s: &TestServer, kind: &str, user: &str) -> Vec<holdfast::alerts::Alert> {
+    let mut conn = s.store.conn().unwrap();
+    holdfast::alerts::list(&mut conn, holdfast::alerts::Audience::Owners, false, 1000)
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.kind == kind && a.subject_user.as_deref() == Some(user))
+        .collect()
+}
+
+/// The alert's evidence is the audit events that were counted.
+fn assert_evidence(s: &TestServer, alert: &holdfast::alerts::Alert, action: &str) {
+    assert!(!alert.evidence.is_empty());
+    let events = s.audit(action);
+    for seq in &alert.evidence {
+        assert!(
+            events.iter().any(|e| e.seq == *seq),
+            "evidence {seq} is not a {action} event"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_departing_salesperson_who_pages_the_api_to_the_end_is_stopped() {
+    let clock = monday_morning();
+    let s = server_at(&clock);
+    let uid = s.add_user("leaver", Role::Sales, Some("north"));
+    let c = s.login("leaver").await;
+    for i in 0..30 {
+        c.create_client(json!({"name": format!("Client {i}")}))
+            .await;
+    }
+    // Two rows a page, as fast as a script goes.
+    let mut cursor: Option<String> = None;
+    let mut blocked = None;
+    for _ in 0..20 {
+        let path = match &cursor {
+            Some(cur) => format!("/api/v1/clients?limit=2&cursor={cur}"),
+            None => "/api/v1/clients?limit=2".to_string(),
+        };
+        let (status, page) = c.get(&path).await;
+        if status != StatusCode::OK {
+            blocked = Some((status, page));
+            break;
+        }
+        match page["next_cursor"].as_str() {
+            Some(n) => cursor = Some(n.to_string()),
+            None => break,
+        }
+    }
+    let alerts = alerts_of(&s, "detect.list_pages_min", &uid);
+    assert_eq!(alerts.len(), 1, "one alert, deduplicated");
+    assert_eq!(alerts[0].severity, holdfast::alerts::Severity::High);
+    assert_evidence(&s, &alerts[0], "client.list");
+    // The walk stopped before the end: the step-up response needs a hardware
+    // key the salesperson does not have.
+    let (status, body) = blocked.expect("the walk was blocked");
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, _) = c.get("/api/v1/clients").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let refused = s.audit("client.list");
+    assert!(
+        refused
+            .iter()
+            .any(|e| e.outcome == "denied" && e.detail.contains("step-up"))
+    );
+    // Exports are suspended too, and the responses are audited.
+    let (status, _) = c.post("/api/v1/exports", json!({"format": "csv"})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let responses = s.audit("detect.respond");
+    assert!(
+        responses
+            .iter()
+            .any(|e| e.detail.contains("suspend_exports"))
+    );
+    assert!(responses.iter().any(|e| e.detail.contains("step_up")));
+}
+
+#[tokio::test]
+async fn the_salesperson_who_opens_cards_one_after_another_is_stopped() {
+    let clock = monday_morning();
+    let s = TestServer::start_with(Options {
+        clock: Some(clock.clone()),
+        tweak: Some(|c| c.detection.cards_per_ten_minutes = 15),
+        ..Options::default()
+    });
+    let uid = s.add_user("walker", Role::Sales, Some("north"));
+    let c = s.login("walker").await;
+    let mut ids = vec![];
+    for i in 0..25 {
+        ids.push(c.create_client(json!({"name": format!("Card {i}")})).await);
+    }
+    let mut opened = 0;
+    for id in &ids {
+        clock.advance(chrono::Duration::seconds(5));
+        let (status, _) = c.get(&format!("/api/v1/clients/{id}")).await;
+        if status != StatusCode::OK {
+            assert_eq!(status, StatusCode::FORBIDDEN);
+            break;
+        }
+        opened += 1;
+    }
+    assert_eq!(opened, 16, "the 17th card is refused");
+    let alerts = alerts_of(&s, "detect.cards_10min", &uid);
+    assert_eq!(alerts.len(), 1);
+    assert_evidence(&s, &alerts[0], "client.read");
+}
+
+#[tokio::test]
+async fn many_refusals_in_a_row_raise_an_alert() {
+    let clock = monday_morning();
+    let s = server_at(&clock);
+    let uid = s.add_user("prober", Role::Sales, Some("north"));
+    s.add_user("other", Role::Sales, Some("north"));
+    let prober = s.login("prober").await;
+    let other = s.login("other").await;
+    let theirs = other.create_client(json!({"name": "Not yours"})).await;
+    for _ in 0..11 {
+        let (status, _) = prober.get(&format!("/api/v1/clients/{theirs}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    let alerts = alerts_of(&s, "detect.denied_run", &uid);
+    assert_eq!(alerts.len(), 1);
+    assert_evidence(&s, &alerts[0], "client.read");
+    assert_eq!(alerts[0].severity, holdfast::alerts::Severity::Warning);
+}
+
+/// A tiny seeded generator: the same week every run.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+#[tokio::test]
+async fn a_normal_week_of_a_sales_team_raises_no_alert() {
+    let clock = monday_morning();
+    let s = server_at(&clock);
+    let mut rng = Lcg(0x5eed_2026);
+    let mut people = vec![];
+    for i in 0..10 {
+        let name = format!("seller{i}");
+        let team = if i < 5 { "north" } else { "south" };
+        s.add_user(&name, Role::Sales, Some(team));
+        people.push(name);
+    }
+    // Each has a book of clients.
+    let mut books: Vec<Vec<String>> = vec![];
+    for name in &people {
+        let c = s.login(name).await;
+        let mut book = vec![];
+        for j in 0..40 {
+            book.push(
+                c.create_client(json!({
+                    "name": format!("{name} client {j}"),
+                    "phones": [format!("+99559900{:04}", j + 100 * books.len())],
+                }))
+                .await,
+            );
+        }
+        books.push(book);
+    }
+    for day in 0..5 {
+        for (i, name) in people.iter().enumerate() {
+            let c = s.login(name).await;
+            // A few list pages, a dozen or two cards, a reveal or two, sometimes
+            // an export within the allowance, at a person's pace.
+            for _ in 0..1 + rng.below(3) {
+                let (status, _) = c.get("/api/v1/clients?limit=25").await;
+                assert_eq!(status, StatusCode::OK);
+                clock.advance(chrono::Duration::seconds(20));
+            }
+            for _ in 0..8 + rng.below(15) {
+                let id = &books[i][rng.below(40) as usize];
+                let (status, _) = c.get(&format!("/api/v1/clients/{id}")).await;
+                assert_eq!(status, StatusCode::OK, "day {day} {name}");
+                clock.advance(chrono::Duration::seconds(15 + rng.below(60) as i64));
+            }
+            for _ in 0..rng.below(3) {
+                let id = &books[i][rng.below(40) as usize];
+                let (status, _) = c
+                    .post(&format!("/api/v1/clients/{id}/reveal"), json!({}))
+                    .await;
+                assert_eq!(status, StatusCode::OK);
+            }
+            if rng.below(4) == 0 {
+                let (status, e) = c
+                    .post(
+                        "/api/v1/exports",
+                        json!({"format": "csv", "filter": {"q": "client 1"}}),
+                    )
+                    .await;
+                assert_eq!(status, StatusCode::CREATED, "{e}");
+            }
+        }
+        // The rest of the day and the night pass.
+        let now = holdfast::clock::Clock::now(&*clock);
+        use chrono::Timelike;
+        let to_next_morning = chrono::Duration::hours(24 + 9 - i64::from(now.hour()))
+            - chrono::Duration::minutes(i64::from(now.minute()));
+        clock.advance(to_next_morning);
+    }
+    let mut conn = s.store.conn().unwrap();
+    let raised: Vec<_> =
+        holdfast::alerts::list(&mut conn, holdfast::alerts::Audience::Owners, false, 1000)
+            .unwrap()
+            .into_iter()
+            .filter(|a| a.kind.starts_with("detect."))
+            .collect();
+    assert!(raised.is_empty(), "{raised:#?}");
+    assert!(s.audit("detect.respond").is_empty());
 }

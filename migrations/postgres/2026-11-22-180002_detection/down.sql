@@ -1,0 +1,3 @@
+DROP TABLE user_restrictions;
+DROP TABLE usage_seen;
+DROP TABLE usage_counts;
