@@ -400,6 +400,8 @@ impl Default for KeysConfig {
                 "reassign.approve",
                 "reassign.reject",
                 "backup.restore",
+                "user.leaving",
+                "user.depart",
             ]
             .map(String::from)
             .to_vec(),

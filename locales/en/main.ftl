@@ -356,3 +356,5 @@ reveal-title = Contacts of { $name }
 reveal-logged = This reveal is recorded in the audit log.
 reveal-back = Back to the list
 error-exports-suspended = Your exports are suspended while an owner reviews an alert.
+error-user-leaving = You are marked as leaving: you can still read your own clients, nothing more.
+invalid-departure-role = Departure mode is for sales staff and team leads.

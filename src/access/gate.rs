@@ -204,10 +204,13 @@ impl Gate {
         kind: &'static str,
         ids: Vec<String>,
     ) -> Result<Scope, GateError> {
-        if let Err(e) = self.restrictions(actor, meta, event, kind, &ids).await {
-            self.watch(actor, meta).await;
-            return Err(e);
-        }
+        let leaving = match self.restrictions(actor, meta, event, kind, &ids).await {
+            Ok(leaving) => leaving,
+            Err(e) => {
+                self.watch(actor, meta).await;
+                return Err(e);
+            }
+        };
         let (refusal, detail) = match admit(
             &self.policy,
             &self.keys,
@@ -218,13 +221,13 @@ impl Gate {
             self.env.now(),
         ) {
             Ok((reach, cleared)) => {
-                return Ok(Scope::for_user(
-                    cleared,
-                    obj,
-                    act,
-                    reach,
-                    self.policy.clone(),
-                ));
+                let scope = Scope::for_user(cleared, obj, act, reach, self.policy.clone());
+                // Departure mode: read-only on their own clients.
+                return Ok(if leaving {
+                    scope.frozen_to_own()
+                } else {
+                    scope
+                });
             }
             Err(refused) => refused,
         };
@@ -1046,3 +1049,7 @@ pub use gate_mask::Revealed;
 #[path = "gate_detect.rs"]
 mod gate_detect;
 pub use gate_detect::DetectRules;
+// Departure mode: leaving users, their report, handing their book on.
+#[path = "gate_depart.rs"]
+mod gate_depart;
+pub use gate_depart::{DepartOutcome, Departure, DepartureReport};

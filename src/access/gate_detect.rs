@@ -205,8 +205,67 @@ fn median(mut v: Vec<i64>) -> f64 {
     }
 }
 
+fn is_leaving(conn: &mut DbConn, user: &str) -> Result<bool, StoreError> {
+    let n: i64 = user_restrictions::table
+        .filter(user_restrictions::user_id.eq(user))
+        .filter(user_restrictions::kind.eq("leaving"))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
+/// What a user marked as leaving may still do: read.
+fn reads_only(event: &str) -> bool {
+    event.ends_with(".read") || event.ends_with(".list") || event == "client.reveal"
+}
+
 fn watched(actor: &Actor) -> bool {
     matches!(actor.role, Role::Sales | Role::Manager)
+}
+
+/// (metric, day, n, first_seq, last_seq)
+type Count = (String, String, i64, i64, i64);
+
+/// The actor's counters that rules read now: today's, the streak, the windows.
+fn current_counts(
+    conn: &mut DbConn,
+    user: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<Count>, StoreError> {
+    Ok(usage_counts::table
+        .filter(usage_counts::user_id.eq(user))
+        .filter(
+            usage_counts::day
+                .eq(usage::day_key(now.naive_utc()))
+                .or(usage_counts::day.eq(STREAK))
+                .or(usage_counts::day.eq(usage::minute_key(now.naive_utc())))
+                .or(usage_counts::day.eq(usage::ten_minute_key(now.naive_utc()))),
+        )
+        .select((
+            usage_counts::metric,
+            usage_counts::day,
+            usage_counts::n,
+            usage_counts::first_seq,
+            usage_counts::last_seq,
+        ))
+        .load(conn)?)
+}
+
+/// Whether anything could trip: use outside working hours, or a counter over
+/// its floor. Read-only, so most requests never open a write transaction.
+fn may_trip(
+    conn: &mut DbConn,
+    rules_cfg: &DetectRules,
+    actor: &Actor,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, StoreError> {
+    if rules_cfg.off_hours(actor.team_id.as_deref(), now) || is_leaving(conn, &actor.user_id)? {
+        return Ok(true);
+    }
+    let current = current_counts(conn, &actor.user_id, now)?;
+    Ok(rules(&rules_cfg.cfg)
+        .iter()
+        .any(|r| current.iter().any(|c| c.0 == r.metric && c.2 > r.floor)))
 }
 
 /// Compares the actor's counters with their baseline and raises what tripped,
@@ -224,23 +283,36 @@ fn evaluate(
         let (seq, _) = crate::audit::chain::head(conn)?;
         usage::bump(conn, &actor.user_id, "off_hours", &today, 1, seq)?;
     }
-    let current: Vec<(String, String, i64, i64, i64)> = usage_counts::table
-        .filter(usage_counts::user_id.eq(&actor.user_id))
-        .filter(
-            usage_counts::day
-                .eq(&today)
-                .or(usage_counts::day.eq(STREAK))
-                .or(usage_counts::day.eq(usage::minute_key(now.naive_utc())))
-                .or(usage_counts::day.eq(usage::ten_minute_key(now.naive_utc()))),
-        )
-        .select((
-            usage_counts::metric,
-            usage_counts::day,
-            usage_counts::n,
-            usage_counts::first_seq,
-            usage_counts::last_seq,
-        ))
-        .load(conn)?;
+    if is_leaving(conn, &actor.user_id)? {
+        use crate::store::schema::audit_events as ae;
+        let last: Option<i64> = ae::table
+            .filter(ae::actor_id.eq(&actor.user_id))
+            .filter(ae::at.ge(now.naive_utc() - chrono::Duration::minutes(10)))
+            .select(diesel::dsl::max(ae::seq))
+            .first(conn)?;
+        if let Some(seq) = last {
+            let rule = Rule {
+                metric: "after_leaving",
+                floor: 0,
+                baseline: false,
+                severity: Severity::Warning,
+                what: "used Holdfast after being marked as leaving",
+            };
+            trip(
+                conn,
+                env,
+                rules_cfg,
+                actor,
+                meta,
+                &rule,
+                1,
+                0.0,
+                (seq, seq),
+                &today,
+            )?;
+        }
+    }
+    let current = current_counts(conn, &actor.user_id, now)?;
     let cfg = &rules_cfg.cfg;
     for rule in rules(cfg) {
         let Some((_, _, n, first, last)) = current.iter().find(|c| c.0 == rule.metric) else {
@@ -431,6 +503,9 @@ impl Gate {
         let done = self
             .store
             .run(move |conn| {
+                if !may_trip(conn, &rules, &actor2, env.now())? {
+                    return Ok(());
+                }
                 write_tx(conn, |conn| evaluate(conn, &env, &rules, &actor2, &meta2))
                     .map_err(GateError::from)
             })
@@ -440,9 +515,11 @@ impl Gate {
         }
     }
 
-    /// The restrictions a detection response left on the actor: a step-up (any
-    /// access to client data needs a fresh hardware-key proof) and suspended
-    /// exports. A refusal is audited as `event`, denied.
+    /// The restrictions a detection response or departure mode left on the
+    /// actor: a step-up (any access to client data needs a fresh hardware-key
+    /// proof), suspended exports, and leaving (reads only; `true` is returned so
+    /// the scope is frozen to the user's own clients). A refusal is audited as
+    /// `event`, denied.
     pub(super) async fn restrictions(
         &self,
         actor: &Actor,
@@ -450,9 +527,9 @@ impl Gate {
         event: &'static str,
         kind: &'static str,
         ids: &[String],
-    ) -> Result<(), GateError> {
+    ) -> Result<bool, GateError> {
         if !watched(actor) {
-            return Ok(());
+            return Ok(false);
         }
         let uid = actor.user_id.clone();
         let kinds: Vec<String> = self
@@ -465,6 +542,7 @@ impl Gate {
                     .map_err(StoreError::from)
             })
             .await?;
+        let leaving = kinds.iter().any(|k| k == "leaving");
         let now = self.env.now();
         let fresh = actor
             .elevation
@@ -480,11 +558,16 @@ impl Gate {
                 GateError::NotAllowed(crate::i18n::Msg::new("error-exports-suspended")),
                 "detection: exports suspended",
             ))
+        } else if leaving && !reads_only(event) {
+            Some((
+                GateError::NotAllowed(crate::i18n::Msg::new("error-user-leaving")),
+                "departure: read-only",
+            ))
         } else {
             None
         };
         let Some((err, reason)) = refusal else {
-            return Ok(());
+            return Ok(leaving);
         };
         let ev = Event::new(event, Outcome::Denied)
             .by(who_of(actor))

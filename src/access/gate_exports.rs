@@ -218,6 +218,8 @@ impl Gate {
         kind: &'static str,
         ids: Vec<String>,
     ) -> Result<(super::super::Reach, Cleared), GateError> {
+        // Departure mode refuses every non-read here; reads of one's own data
+        // (exports list, notifications) go on.
         self.restrictions(actor, meta, event, kind, &ids).await?;
         match admit(
             &self.policy,

@@ -65,6 +65,8 @@ pub enum Action {
     Reassign,
     /// Full phones and emails of a client shown masked in a list.
     Reveal,
+    /// Departure mode: mark a user as leaving, hand their book on.
+    Depart,
 }
 
 impl Action {
@@ -82,6 +84,7 @@ impl Action {
             Action::Approve => "approve",
             Action::Reassign => "reassign",
             Action::Reveal => "reveal",
+            Action::Depart => "depart",
         }
     }
 }

@@ -15,6 +15,8 @@ pub struct Scope {
     action: Action,
     reach: Reach,
     policy: Arc<Policy>,
+    /// Departure mode: only the user's own records, whatever the role reaches.
+    frozen: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +50,7 @@ impl Scope {
             action,
             reach,
             policy,
+            frozen: false,
         }
     }
 
@@ -63,6 +66,7 @@ impl Scope {
             action,
             reach: Reach::All,
             policy,
+            frozen: false,
         }
     }
 
@@ -121,6 +125,13 @@ impl Scope {
         }
     }
 
+    /// The scope of a user marked as leaving: their own records only.
+    pub(super) fn frozen_to_own(mut self) -> Scope {
+        self.reach = Reach::Own;
+        self.frozen = true;
+        self
+    }
+
     pub fn filter(&self) -> Filter<'_> {
         match (&self.principal, self.reach) {
             (Principal::System(_), _) | (_, Reach::All) => Filter::Everything,
@@ -140,15 +151,18 @@ impl Scope {
     pub fn permits(&self, owner: Option<&str>, team: Option<&str>) -> bool {
         match &self.principal {
             Principal::System(_) => true,
-            Principal::User(a) => self.policy.permits(
-                a.role,
-                self.object,
-                self.action,
-                &a.user_id,
-                a.team_id.as_deref(),
-                owner,
-                team,
-            ),
+            Principal::User(a) => {
+                (!self.frozen || owner == Some(a.user_id.as_str()))
+                    && self.policy.permits(
+                        a.role,
+                        self.object,
+                        self.action,
+                        &a.user_id,
+                        a.team_id.as_deref(),
+                        owner,
+                        team,
+                    )
+            }
         }
     }
 }

@@ -492,3 +492,11 @@ diesel::table! {
         alert_id -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    departure_book (user_id, client_id) {
+        user_id -> Text,
+        client_id -> Text,
+        snapshot_at -> Timestamp,
+    }
+}

@@ -335,3 +335,122 @@ async fn a_normal_week_of_a_sales_team_raises_no_alert() {
     assert!(raised.is_empty(), "{raised:#?}");
     assert!(s.audit("detect.respond").is_empty());
 }
+
+#[tokio::test]
+async fn a_departing_team_lead_is_frozen_reported_on_and_handed_over() {
+    let clock = monday_morning();
+    let s = server_at(&clock);
+    let lead_id = s.add_user("lead", Role::Manager, Some("north"));
+    let nino_id = s.add_user("nino", Role::Sales, Some("north"));
+    s.add_user("boss", Role::Owner, None);
+    let lead = s.login("lead").await;
+    let nino = s.login("nino").await;
+    let mut book = vec![];
+    for name in ["Ана Петрова", "ლევან გელაშვილი", "Əli Məmmədov"]
+    {
+        book.push(lead.create_client(json!({ "name": name })).await);
+    }
+    let ninos = nino.create_client(json!({"name": "Nino's client"})).await;
+    // Before leaving, the lead reads the team's cards.
+    let (status, _) = lead.get(&format!("/api/v1/clients/{ninos}")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Marking needs an owner with a fresh hardware-key proof.
+    let (status, _) = lead
+        .post(&format!("/api/v1/users/{lead_id}/leaving"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let boss = s.login_elevated("boss").await;
+    let (status, d) = boss
+        .post(&format!("/api/v1/users/{lead_id}/leaving"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{d}");
+    assert_eq!(d["book"], 3);
+
+    // Read-only on their own clients: the team's card is gone, edits, exports
+    // and reassignments are refused, and each use raises the alert.
+    let (status, page) = lead.get("/api/v1/clients").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["items"].as_array().unwrap().len(), 3);
+    let (status, _) = lead.get(&format!("/api/v1/clients/{ninos}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = lead
+        .patch(
+            &format!("/api/v1/clients/{}", book[0]),
+            json!({"source": "x"}),
+        )
+        .await;
+    assert!(
+        status.is_client_error() && status != StatusCode::NOT_FOUND,
+        "{status}"
+    );
+    let (status, _) = lead.post("/api/v1/exports", json!({"format": "csv"})).await;
+    assert!(status.is_client_error());
+    let (status, _) = lead
+        .post(
+            "/api/v1/reassignments",
+            json!({"client_ids": [ninos], "to_owner": lead_id, "reason": "mine now"}),
+        )
+        .await;
+    assert!(status.is_client_error());
+    let refused: Vec<_> = s
+        .audit("client.update")
+        .into_iter()
+        .filter(|e| e.outcome == "denied" && e.detail.contains("departure"))
+        .collect();
+    assert_eq!(refused.len(), 1);
+    let alerts = alerts_of(&s, "detect.after_leaving", &lead_id);
+    assert_eq!(alerts.len(), 1, "one a day");
+    assert!(!alerts[0].evidence.is_empty());
+
+    // The owner's report: the book, what was touched (the colleague's card
+    // outside the book), the day flagged.
+    let (status, r) = boss
+        .get(&format!("/api/v1/users/{lead_id}/departure"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(r["book"].as_array().unwrap().len(), 3);
+    assert!(
+        r["outside_book"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v == &json!(ninos))
+    );
+    assert!(
+        r["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["anomalous"] == true)
+    );
+    assert!(!r["alerts"].as_array().unwrap().is_empty());
+    // A salesperson cannot read it.
+    let (status, _) = nino
+        .get(&format!("/api/v1/users/{lead_id}/departure"))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // One action hands the book to Nino and disables the lead.
+    let (status, out) = boss
+        .post(
+            &format!("/api/v1/users/{lead_id}/depart"),
+            json!({"to_owner": nino_id, "reason": "leaving the company"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["moved"], 3);
+    let (status, _) = lead.get("/api/v1/clients").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, page) = nino.get("/api/v1/clients").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["items"].as_array().unwrap().len(), 4);
+    assert_eq!(s.audit("user.depart").len(), 1);
+    assert_eq!(
+        s.audit("client.reassign")
+            .iter()
+            .filter(|e| e.outcome == "ok")
+            .count(),
+        1
+    );
+}

@@ -21,8 +21,16 @@ CREATE TABLE usage_seen (
 );
 CREATE TABLE user_restrictions (
     user_id TEXT NOT NULL REFERENCES users(id),
-    kind TEXT NOT NULL CHECK (kind IN ('step_up', 'suspend_exports')),
+    kind TEXT NOT NULL CHECK (kind IN ('step_up', 'suspend_exports', 'leaving')),
     since TIMESTAMP NOT NULL,
     alert_id TEXT,
     PRIMARY KEY (user_id, kind)
+);
+
+-- Departure mode: the client book of a user marked as leaving, as it stood then.
+CREATE TABLE departure_book (
+    user_id TEXT NOT NULL REFERENCES users(id),
+    client_id TEXT NOT NULL,
+    snapshot_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (user_id, client_id)
 );

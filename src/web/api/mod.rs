@@ -16,6 +16,8 @@ pub mod users;
 // Deals, tasks and notifications.
 pub mod deals;
 pub mod tasks;
+// Departure mode.
+pub mod departures;
 
 use actix_web::web;
 
@@ -36,6 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(reassign::configure)
                 .configure(deals::configure)
                 .configure(tasks::configure)
-                .configure(backups::configure),
+                .configure(backups::configure)
+                .configure(departures::configure),
         );
 }
