@@ -288,6 +288,18 @@ impl Gate {
         meta: &RequestMeta,
         req: ExportRequest,
     ) -> Result<Export, GateError> {
+        let out = self.request_export_unwatched(actor, meta, req).await;
+        // Detection looks at the actor's day after each request.
+        self.watch(actor, meta).await;
+        out
+    }
+
+    async fn request_export_unwatched(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+        req: ExportRequest,
+    ) -> Result<Export, GateError> {
         let scope = self
             .scope(
                 actor,

@@ -110,7 +110,9 @@ pub fn add(conn: &mut DbConn, env: &Env, new: NewUser) -> Result<User, IdentityE
     if display_name.chars().count() > 200 || display_name.contains('\0') {
         return Err(IdentityError::Invalid(Msg::new("invalid-display-name")));
     }
-    conn.transaction(|conn| {
+    // A write transaction from the start: a deferred one that reads first gets
+    // "database is locked" at once on SQLite when another writer commits meanwhile.
+    crate::store::write_tx(conn, |conn| {
         let team_id = match &new.team {
             Some(t) => Some(ensure_team(conn, env, t)?),
             None => None,

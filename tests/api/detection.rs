@@ -454,3 +454,79 @@ async fn a_departing_team_lead_is_frozen_reported_on_and_handed_over() {
         1
     );
 }
+
+#[tokio::test]
+async fn the_salesperson_who_exports_beyond_the_allowance_is_stopped() {
+    let clock = monday_morning();
+    let s = server_at(&clock);
+    let uid = s.add_user("exporter", Role::Sales, Some("north"));
+    let c = s.login("exporter").await;
+    for i in 0..3 {
+        c.create_client(json!({"name": format!("Export {i}")}))
+            .await;
+    }
+    // Export after export: past the hourly allowance they wait for an owner,
+    // past the day's floor detection suspends exports altogether.
+    let mut states = vec![];
+    let mut refused = None;
+    for _ in 0..10 {
+        clock.advance(chrono::Duration::minutes(1));
+        let (status, e) = c.post("/api/v1/exports", json!({"format": "csv"})).await;
+        if status != StatusCode::CREATED && status != StatusCode::ACCEPTED {
+            refused = Some(status);
+            break;
+        }
+        states.push(e["state"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        states.iter().filter(|s| *s == "ready").count(),
+        5,
+        "{states:?}"
+    );
+    assert!(
+        states.iter().any(|s| s == "pending"),
+        "{states:?} {refused:?}"
+    );
+    assert_eq!(refused, Some(StatusCode::FORBIDDEN));
+    assert!(!alerts_of(&s, "export.over_allowance", &uid).is_empty());
+    let alerts = alerts_of(&s, "detect.exports", &uid);
+    assert_eq!(alerts.len(), 1);
+    assert_evidence(&s, &alerts[0], "export.request");
+}
+
+#[tokio::test]
+async fn the_team_lead_who_reassigns_colleagues_clients_to_themselves_is_stopped() {
+    let clock = monday_morning();
+    let s = server_at(&clock);
+    let lead_id = s.add_user("lead", Role::Manager, Some("north"));
+    s.add_user("nino", Role::Sales, Some("north"));
+    let lead = s.login("lead").await;
+    let nino = s.login("nino").await;
+    let mut theirs = vec![];
+    for i in 0..20 {
+        theirs.push(
+            nino.create_client(json!({"name": format!("Nino {i}")}))
+                .await,
+        );
+    }
+    let mut blocked = None;
+    for chunk in theirs.chunks(4) {
+        clock.advance(chrono::Duration::minutes(1));
+        let (status, r) = lead
+            .post(
+                "/api/v1/reassignments",
+                json!({"client_ids": chunk, "to_owner": lead_id, "reason": "covering"}),
+            )
+            .await;
+        if status != StatusCode::OK {
+            blocked = Some(status);
+            break;
+        }
+        assert_eq!(r["state"], "done", "{r}");
+    }
+    assert!(!alerts_of(&s, "reassign.to_self", &lead_id).is_empty());
+    let alerts = alerts_of(&s, "detect.reassigns", &lead_id);
+    assert_eq!(alerts.len(), 1);
+    assert_evidence(&s, &alerts[0], "client.reassign");
+    assert_eq!(blocked, Some(StatusCode::FORBIDDEN));
+}
