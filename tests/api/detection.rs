@@ -530,3 +530,57 @@ async fn the_team_lead_who_reassigns_colleagues_clients_to_themselves_is_stopped
     assert_evidence(&s, &alerts[0], "client.reassign");
     assert_eq!(blocked, Some(StatusCode::FORBIDDEN));
 }
+
+#[tokio::test]
+async fn a_decoy_reached_through_its_deals_and_tasks_raises_the_alert() {
+    let s = TestServer::start();
+    let nino_id = s.add_user("nino", Role::Sales, Some("north"));
+    s.add_user("boss", Role::Owner, None);
+    let nino = s.login("nino").await;
+    let boss = s.login_elevated("boss").await;
+    let (status, d) = boss
+        .post("/api/v1/decoys", json!({"owner_id": nino_id}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{d}");
+    let decoy = d["client_id"].as_str().unwrap().to_string();
+
+    let (status, deal) = nino
+        .post(
+            "/api/v1/deals",
+            json!({"client_id": decoy, "title": "Bait", "amount": "100", "currency": "GEL"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{deal}");
+    let deal_id = deal["id"].as_str().unwrap().to_string();
+    let (status, _) = nino.get(&format!("/api/v1/deals/{deal_id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let due =
+        (holdfast::clock::Clock::now(&*s.env.clock) + chrono::Duration::hours(3)).to_rfc3339();
+    let (status, task) = nino
+        .post(
+            "/api/v1/tasks",
+            json!({"title": "Call", "due_at": due, "client_id": decoy}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{task}");
+    let task_id = task["id"].as_str().unwrap().to_string();
+    let (status, _) = nino.get(&format!("/api/v1/tasks/{task_id}")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let mut conn = s.store.conn().unwrap();
+    let alerts: Vec<_> =
+        holdfast::alerts::list(&mut conn, holdfast::alerts::Audience::Owners, false, 100)
+            .unwrap()
+            .into_iter()
+            .filter(|a| a.kind == "decoy.touched")
+            .collect();
+    for action in ["deal.create", "deal.read", "task.create", "task.read"] {
+        let a = alerts
+            .iter()
+            .find(|a| a.detail["action"] == action)
+            .unwrap_or_else(|| panic!("no decoy alert for {action}: {alerts:#?}"));
+        assert_eq!(a.severity, holdfast::alerts::Severity::High);
+        let ev = s.audit(action);
+        assert!(ev.iter().any(|e| a.evidence.contains(&e.seq)), "{action}");
+    }
+}
