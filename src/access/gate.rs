@@ -1048,7 +1048,7 @@ pub use gate_mask::Revealed;
 // Theft detection: baselines, patterns, responses, restrictions.
 #[path = "gate_detect.rs"]
 mod gate_detect;
-pub use gate_detect::DetectRules;
+pub use gate_detect::{DetectRules, UsageLine};
 // Departure mode: leaving users, their report, handing their book on.
 #[path = "gate_depart.rs"]
 mod gate_depart;

@@ -614,3 +614,92 @@ mod tests {
         assert!(r.off_hours(Some("east"), sunday));
     }
 }
+
+/// One user's number today against their baseline, for the owner's page.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UsageLine {
+    pub user_id: String,
+    pub username: String,
+    pub metric: &'static str,
+    pub today: i64,
+    pub baseline: f64,
+    pub floor: i64,
+    /// Above both k × baseline and the floor.
+    pub over: bool,
+}
+
+impl Gate {
+    /// Each watched user's daily numbers today against their baseline (owners;
+    /// reading it is reading the log, and is recorded as such).
+    pub async fn usage_overview(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+    ) -> Result<Vec<UsageLine>, GateError> {
+        let detail = json!({ "view": "usage" });
+        self.audit_allowed(actor, meta, super::Action::Read, "audit.read", &detail)
+            .await?;
+        let rules = self.detect.clone();
+        let now = self.env.now();
+        self.audit_pass(actor, meta, "audit.read", detail, move |conn| {
+            let lines = usage_lines(conn, &rules, now)?;
+            let extra = json!({ "lines": lines.len() });
+            Ok((lines, extra))
+        })
+        .await
+    }
+}
+
+fn usage_lines(
+    conn: &mut DbConn,
+    rules_cfg: &DetectRules,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<UsageLine>, StoreError> {
+    let cfg = &rules_cfg.cfg;
+    let today = usage::day_key(now.naive_utc());
+    let from = usage::day_key((now - chrono::Duration::days(cfg.baseline_days)).naive_utc());
+    let people: Vec<(String, String)> = users::table
+        .filter(users::role.eq_any(["sales", "manager"]))
+        .filter(users::disabled.eq(false))
+        .select((users::id, users::username))
+        .order(users::username)
+        .load(conn)?;
+    let counts: Vec<(String, String, String, i64)> = usage_counts::table
+        .filter(usage_counts::day.ge(&from))
+        .filter(usage_counts::day.like("2%"))
+        .select((
+            usage_counts::user_id,
+            usage_counts::metric,
+            usage_counts::day,
+            usage_counts::n,
+        ))
+        .load(conn)?;
+    let mut out = Vec::new();
+    for (uid, username) in people {
+        for rule in rules(cfg).iter().filter(|r| r.baseline) {
+            let mine = counts.iter().filter(|c| c.0 == uid && c.1 == rule.metric);
+            let today_n = mine.clone().find(|c| c.2 == today).map_or(0, |c| c.3);
+            let mut past: Vec<i64> = mine.filter(|c| c.2 < today).map(|c| c.3).collect();
+            past.resize(
+                usize::try_from(cfg.baseline_days)
+                    .unwrap_or(14)
+                    .max(past.len()),
+                0,
+            );
+            let baseline = median(past);
+            if today_n == 0 && baseline == 0.0 {
+                continue;
+            }
+            out.push(UsageLine {
+                user_id: uid.clone(),
+                username: username.clone(),
+                metric: rule.metric,
+                today: today_n,
+                baseline,
+                floor: rule.floor,
+                over: today_n > rule.floor && (today_n as f64) > cfg.k * baseline,
+            });
+        }
+    }
+    Ok(out)
+}

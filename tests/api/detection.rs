@@ -193,6 +193,41 @@ async fn the_departing_salesperson_who_pages_the_api_to_the_end_is_stopped() {
             .any(|e| e.detail.contains("suspend_exports"))
     );
     assert!(responses.iter().any(|e| e.detail.contains("step_up")));
+
+    // An owner acknowledges the alert with a comment: the restrictions end.
+    s.add_user("boss", Role::Owner, None);
+    let boss = s.login_elevated("boss").await;
+    let (status, body) = boss
+        .post(
+            &format!("/api/v1/alerts/{}/acknowledge", alerts[0].id),
+            json!({"comment": "talked to them"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    clock.advance(chrono::Duration::minutes(2));
+    let (status, _) = c.get("/api/v1/clients").await;
+    assert_eq!(status, StatusCode::OK);
+    let ack = s.audit("alert.acknowledge");
+    assert!(ack[0].detail.contains("step_up"), "{}", ack[0].detail);
+
+    // The owner's page shows the leaver's day against their usual one.
+    let html = boss
+        .raw(Method::GET, "/control")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(&format!("data-user=\"{uid}\" data-metric=\"list_rows\"")),
+        "{html}"
+    );
+    assert!(
+        s.audit("audit.read")
+            .iter()
+            .any(|e| e.detail.contains("usage"))
+    );
 }
 
 #[tokio::test]
