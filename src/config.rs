@@ -49,6 +49,7 @@ pub struct Config {
     /// Outgoing mail for reminders; unset: reminders are in-app only.
     pub smtp: Option<SmtpConfig>,
     pub backup: BackupConfig,
+    pub detection: DetectionConfig,
 }
 
 impl Default for Config {
@@ -70,6 +71,7 @@ impl Default for Config {
             tasks: TasksConfig::default(),
             smtp: None,
             backup: BackupConfig::default(),
+            detection: DetectionConfig::default(),
         }
     }
 }
@@ -406,6 +408,8 @@ impl Default for KeysConfig {
                 "reassign.approve",
                 "reassign.reject",
                 "backup.restore",
+                "user.leaving",
+                "user.depart",
             ]
             .map(String::from)
             .to_vec(),
@@ -1037,5 +1041,78 @@ mod tests {
                 .expose_secret()
                 .starts_with("sqlite://./holdfast-data/")
         );
+    }
+}
+
+/// Theft detection (`[detection]`): per-user baselines and patterns, and what
+/// happens when one trips. See `ops/holdfast.example.toml`.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectionConfig {
+    pub enabled: bool,
+    /// Today's number must exceed both `k` × the user's baseline (the median of
+    /// the last `baseline_days` days) and the metric's floor.
+    pub k: f64,
+    pub baseline_days: i64,
+    /// Floors per day: distinct clients viewed, rows listed, exports asked for,
+    /// reveals of masked contacts, clients reassigned.
+    pub views_per_day: i64,
+    pub list_rows_per_day: i64,
+    pub exports_per_day: i64,
+    pub reveals_per_day: i64,
+    pub reassigns_per_day: i64,
+    /// Faster than a person reads: list pages in one minute, cards in ten minutes.
+    pub list_pages_per_minute: i64,
+    pub cards_per_ten_minutes: i64,
+    /// Refusals in a row (no success between them).
+    pub denials_in_a_row: i64,
+    /// Events outside working hours in one day before it is an alert.
+    pub off_hours_events: i64,
+    /// Working hours (local time in `crm.time_zone`), e.g. "07:00".."21:00", and
+    /// working days (1 = Monday … 7 = Sunday).
+    pub work_start: String,
+    pub work_end: String,
+    pub work_days: Vec<u32>,
+    /// Per team (by team id): its own hours and time zone.
+    pub teams: std::collections::BTreeMap<String, TeamHours>,
+    /// What each severity does: any of "notify", "step_up", "suspend_exports",
+    /// "lock". Owners are always told in-app; e-mail when [smtp] is set.
+    pub warning: Vec<String>,
+    pub high: Vec<String>,
+    pub critical: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TeamHours {
+    pub time_zone: Option<String>,
+    pub work_start: Option<String>,
+    pub work_end: Option<String>,
+    pub work_days: Option<Vec<u32>>,
+}
+
+impl Default for DetectionConfig {
+    fn default() -> Self {
+        DetectionConfig {
+            enabled: true,
+            k: 3.0,
+            baseline_days: 14,
+            views_per_day: 60,
+            list_rows_per_day: 400,
+            exports_per_day: 6,
+            reveals_per_day: 40,
+            reassigns_per_day: 15,
+            list_pages_per_minute: 12,
+            cards_per_ten_minutes: 40,
+            denials_in_a_row: 10,
+            off_hours_events: 30,
+            work_start: "07:00".into(),
+            work_end: "21:00".into(),
+            work_days: vec![1, 2, 3, 4, 5, 6],
+            teams: std::collections::BTreeMap::new(),
+            warning: vec!["notify".into()],
+            high: vec!["notify".into(), "suspend_exports".into(), "step_up".into()],
+            critical: vec!["notify".into(), "suspend_exports".into(), "lock".into()],
+        }
     }
 }

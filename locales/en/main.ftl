@@ -360,3 +360,29 @@ webauthn-register = Register a security key
 webauthn-failed = The security key was not accepted:
 webauthn-unsupported = This browser cannot use security keys.
 webauthn-needs-script = Security keys in the browser need JavaScript; the command-line key login above works without it.
+
+# Masked contacts and the reveal
+clients-col-contact = Contact
+clients-reveal = Reveal
+reveal-title = Contacts of { $name }
+reveal-logged = This reveal is recorded in the audit log.
+reveal-back = Back to the list
+error-exports-suspended = Your exports are suspended while an owner reviews an alert.
+error-user-leaving = You are marked as leaving: you can still read your own clients, nothing more.
+invalid-departure-role = Departure mode is for sales staff and team leads.
+
+# The owner's page: usage against baseline
+control-usage = Usage today against each person's usual day
+control-usage-none = Nobody has used client data in the last two weeks.
+control-usage-user = Person
+control-usage-metric = What
+control-usage-today = Today
+control-usage-baseline = Usual (median of 14 days)
+control-usage-floor = Alert above
+control-usage-over = unusual
+control-usage-views = Clients opened
+control-usage-list_rows = List rows seen
+control-usage-exports = Exports
+control-usage-reveals = Contacts revealed
+control-usage-reassigns = Clients reassigned
+control-usage-off_hours = Actions outside working hours

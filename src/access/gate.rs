@@ -132,6 +132,8 @@ pub struct Gate {
     keys: Arc<KeyRules>,
     /// Data-loss rules: allowances, fingerprint seeds (`gate_exports`).
     guard: Arc<crate::exports::GuardRules>,
+    /// Theft detection (`gate_detect`).
+    detect: Arc<gate_detect::DetectRules>,
 }
 
 impl Gate {
@@ -152,6 +154,7 @@ impl Gate {
             audit,
             keys: Arc::new(KeyRules::default()),
             guard: Arc::new(crate::exports::GuardRules::default()),
+            detect: Arc::new(gate_detect::DetectRules::default()),
         }
     }
 
@@ -201,6 +204,13 @@ impl Gate {
         kind: &'static str,
         ids: Vec<String>,
     ) -> Result<Scope, GateError> {
+        let leaving = match self.restrictions(actor, meta, event, kind, &ids).await {
+            Ok(leaving) => leaving,
+            Err(e) => {
+                self.watch(actor, meta).await;
+                return Err(e);
+            }
+        };
         let (refusal, detail) = match admit(
             &self.policy,
             &self.keys,
@@ -211,13 +221,13 @@ impl Gate {
             self.env.now(),
         ) {
             Ok((reach, cleared)) => {
-                return Ok(Scope::for_user(
-                    cleared,
-                    obj,
-                    act,
-                    reach,
-                    self.policy.clone(),
-                ));
+                let scope = Scope::for_user(cleared, obj, act, reach, self.policy.clone());
+                // Departure mode: read-only on their own clients.
+                return Ok(if leaving {
+                    scope.frozen_to_own()
+                } else {
+                    scope
+                });
             }
             Err(refused) => refused,
         };
@@ -229,6 +239,7 @@ impl Gate {
             .record(meta, &ev)
             .await
             .map_err(GateError::AuditUnavailable)?;
+        self.watch(actor, meta).await;
         Err(refusal)
     }
 
@@ -272,6 +283,7 @@ impl Gate {
         let env = self.env.clone();
         let tx_meta = meta.clone();
         let region = self.phone_region.clone();
+        let watched_actor = scope.actor().cloned();
         let (result, pending) = self
             .store
             .run(move |conn| {
@@ -318,6 +330,9 @@ impl Gate {
                 .await
                 .map_err(GateError::AuditUnavailable)?;
         }
+        if let Some(actor) = &watched_actor {
+            self.watch(actor, meta).await;
+        }
         result
     }
 
@@ -342,8 +357,9 @@ impl Gate {
             "client.list",
             None,
             move |conn, _ctx, scope| {
-                let page = clients::list(conn, scope, &query)?;
-                let ids = page.items.iter().map(|c| c.id.clone()).collect();
+                let mut page = clients::list(conn, scope, &query)?;
+                let ids: Vec<String> = page.items.iter().map(|c| c.id.clone()).collect();
+                gate_mask::fill_masked(conn, &mut page.items, &ids)?;
                 let detail = json!({
                     "q": query.q, "status": query.status, "tag": query.tag,
                     "deleted": query.deleted, "count": page.items.len(),
@@ -1028,3 +1044,15 @@ mod gate_billing;
 #[path = "gate_work.rs"]
 mod gate_work;
 pub use gate_billing::{ClientBilling, Relationship};
+// Masked contacts in lists and the audited reveal.
+#[path = "gate_mask.rs"]
+mod gate_mask;
+pub use gate_mask::Revealed;
+// Theft detection: baselines, patterns, responses, restrictions.
+#[path = "gate_detect.rs"]
+mod gate_detect;
+pub use gate_detect::{DetectRules, UsageLine};
+// Departure mode: leaving users, their report, handing their book on.
+#[path = "gate_depart.rs"]
+mod gate_depart;
+pub use gate_depart::{DepartOutcome, Departure, DepartureReport};

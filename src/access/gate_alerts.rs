@@ -28,6 +28,7 @@ const WATCHED: &[&str] = &[
     "intake.call",
     "intake.form",
     "client.read",
+    "client.reveal",
     "client.update",
     "client.delete",
     "client.restore",
@@ -35,10 +36,56 @@ const WATCHED: &[&str] = &[
     "timeline.add",
     "export.ready",
     "client.reassign",
+    // Deals and tasks touch the client they belong to (`touched_clients`).
+    "deal.create",
+    "deal.read",
+    "deal.update",
+    "deal.move",
+    "deal.history",
+    "task.create",
+    "task.read",
+    "task.update",
 ];
 
 pub(super) fn watches(event: &str) -> bool {
     WATCHED.contains(&event)
+}
+
+/// The clients an event touched: its ids, or for a deal or task the client it
+/// belongs to (a task through its deal when it names no client).
+pub(super) fn touched_clients(
+    conn: &mut DbConn,
+    kind: Option<&str>,
+    ids: &[String],
+) -> Result<Vec<String>, StoreError> {
+    use crate::store::schema::{deals, tasks};
+    match kind {
+        Some("deal") => Ok(deals::table
+            .filter(deals::id.eq_any(ids))
+            .select(deals::client_id)
+            .load::<String>(conn)?),
+        Some("task") => {
+            let rows: Vec<(Option<String>, Option<String>)> = tasks::table
+                .filter(tasks::id.eq_any(ids))
+                .select((tasks::client_id, tasks::deal_id))
+                .load(conn)?;
+            let mut out = Vec::new();
+            for (client, deal) in rows {
+                match (client, deal) {
+                    (Some(c), _) => out.push(c),
+                    (None, Some(d)) => out.extend(
+                        deals::table
+                            .filter(deals::id.eq(d))
+                            .select(deals::client_id)
+                            .load::<String>(conn)?,
+                    ),
+                    (None, None) => {}
+                }
+            }
+            Ok(out)
+        }
+        _ => Ok(ids.to_vec()),
+    }
 }
 
 /// The decoys among `ids`.
@@ -120,7 +167,8 @@ pub(super) fn record_watched(
         if watches(ev.action)
             && let Some(who) = &ev.who
         {
-            tripwire(conn, env, meta, who, ev.action, &ev.object_ids, seq)?;
+            let clients = touched_clients(conn, ev.object_kind, &ev.object_ids)?;
+            tripwire(conn, env, meta, who, ev.action, &clients, seq)?;
         }
         Ok(())
     };
@@ -136,7 +184,11 @@ pub(super) fn read_tripped(
     meta: &RequestMeta,
     ev: &Event,
 ) -> Result<bool, StoreError> {
-    if !watches(ev.action) || decoys_among(conn, &ev.object_ids)?.is_empty() {
+    if !watches(ev.action) {
+        return Ok(false);
+    }
+    let clients = touched_clients(conn, ev.object_kind, &ev.object_ids)?;
+    if decoys_among(conn, &clients)?.is_empty() {
         return Ok(false);
     }
     write_tx(conn, |c| record_watched(c, env, meta, ev))?;
@@ -303,10 +355,14 @@ impl Gate {
                     let Some(acked) = alerts::acknowledge(conn, &env, &key, &by, &comment)? else {
                         return Ok(None);
                     };
+                    // The restrictions this alert's responses set end with it.
+                    let lifted = super::gate_detect::lift(conn, &key)?;
                     let ev = Event::new("alert.acknowledge", Outcome::Ok)
                         .by(who)
                         .on("alert", [key.clone()])
-                        .detail(json!({ "kind": acked.kind, "comment": comment }));
+                        .detail(
+                            json!({ "kind": acked.kind, "comment": comment, "lifted": lifted }),
+                        );
                     record_seq(conn, &env, &meta2, &ev)?;
                     Ok(Some(acked))
                 })

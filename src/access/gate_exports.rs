@@ -109,6 +109,7 @@ fn produce(
     rules: &GuardRules,
     rows: Vec<FileRow>,
     format: Format,
+    masked: bool,
 ) -> Result<Produced, Fail> {
     let row_count = i32::try_from(rows.len()).unwrap_or(i32::MAX);
     let mut failed = None;
@@ -121,7 +122,23 @@ fn produce(
     if let Some(err) = failed {
         return Err(err.into());
     }
-    let all = seeds::plant(env, rows, &planted_seeds)?;
+    let mut all = seeds::plant(env, rows, &planted_seeds)?;
+    // A role that sees contacts masked exports them masked, seeds alike (an
+    // unmasked row would stand out as a seed).
+    if masked {
+        for r in &mut all {
+            r.phones = r
+                .phones
+                .iter()
+                .map(|p| crate::access::mask::phone(p))
+                .collect();
+            r.emails = r
+                .emails
+                .iter()
+                .map(|e| crate::access::mask::email(e))
+                .collect();
+        }
+    }
     let content = exports::format::render(format, &all)
         .map_err(|e| Fail::Gate(GateError::Internal(e.to_string())))?;
     Ok(Produced {
@@ -181,7 +198,10 @@ impl Gate {
             .on(kind, ids)
             .detail(detail);
         match self.audit.record(meta, &ev).await {
-            Ok(()) => err,
+            Ok(()) => {
+                self.watch(actor, meta).await;
+                err
+            }
             Err(e) => GateError::AuditUnavailable(e),
         }
     }
@@ -198,6 +218,9 @@ impl Gate {
         kind: &'static str,
         ids: Vec<String>,
     ) -> Result<(super::super::Reach, Cleared), GateError> {
+        // Departure mode refuses every non-read here; reads of one's own data
+        // (exports list, notifications) go on.
+        self.restrictions(actor, meta, event, kind, &ids).await?;
         match admit(
             &self.policy,
             &self.keys,
@@ -260,6 +283,18 @@ impl Gate {
     /// (`ready`); beyond it the request waits for an owner (`pending`) and no
     /// file exists.
     pub async fn request_export(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+        req: ExportRequest,
+    ) -> Result<Export, GateError> {
+        let out = self.request_export_unwatched(actor, meta, req).await;
+        // Detection looks at the actor's day after each request.
+        self.watch(actor, meta).await;
+        out
+    }
+
+    async fn request_export_unwatched(
         &self,
         actor: &Actor,
         meta: &RequestMeta,
@@ -353,7 +388,14 @@ impl Gate {
                     let request_seq = record_seq(conn, &env, &meta2, &request)?;
                     if state == State::Ready {
                         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-                        let produced = produce(conn, &env, &rules, rows, req.format)?;
+                        let produced = produce(
+                            conn,
+                            &env,
+                            &rules,
+                            rows,
+                            req.format,
+                            !scope.role_may(Object::Client, Action::Reveal),
+                        )?;
                         exports::store_file(
                             conn,
                             &id,
@@ -670,7 +712,7 @@ impl Gate {
                         let format = Format::parse(&row.format).unwrap_or(Format::Csv);
                         let (rows, truncated) = crm_export::rows(conn, &scope, &filter, rules.max_rows)?;
                         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-                        let produced = produce(conn, &env, &rules, rows, format)?;
+                        let produced = produce(conn, &env, &rules, rows, format, !scope.role_may(Object::Client, Action::Reveal))?;
                         exports::store_file(conn, &key, &produced, now, Duration::hours(rules.file_hours))?;
                         let ev = ready_event(scope.who(), &key, &produced, ids.clone(), json!({ "approved_by": approver, "truncated": truncated }));
                         let seq = record_seq(conn, &env, &meta2, &ev)?;

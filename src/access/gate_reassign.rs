@@ -42,7 +42,19 @@ pub struct ReassignOutcome {
 }
 
 impl Gate {
+    /// reassign, then detection looks at the actor's day.
     pub async fn reassign(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+        req: ReassignRequest,
+    ) -> Result<ReassignOutcome, GateError> {
+        let out = self.reassign_unwatched(actor, meta, req).await;
+        self.watch(actor, meta).await;
+        out
+    }
+
+    async fn reassign_unwatched(
         &self,
         actor: &Actor,
         meta: &RequestMeta,

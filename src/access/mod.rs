@@ -9,12 +9,16 @@
 pub mod admin;
 pub mod clearance;
 pub mod gate;
+pub mod mask;
 pub mod policy;
 pub mod scope;
 
 pub use admin::AdminGate;
 pub use clearance::{Cleared, KeyRules, Refusal};
-pub use gate::{Decoy, Gate, GateError, NewDecoy, ReassignOutcome, ReassignRequest, console_trace};
+pub use gate::{
+    Decoy, DetectRules, Gate, GateError, NewDecoy, ReassignOutcome, ReassignRequest, Revealed,
+    console_trace,
+};
 pub use policy::{Action, Object, Policy, Reach};
 pub use scope::{Filter, Scope};
 

@@ -72,6 +72,10 @@ pub enum Action {
     Export,
     Approve,
     Reassign,
+    /// Full phones and emails of a client shown masked in a list.
+    Reveal,
+    /// Departure mode: mark a user as leaving, hand their book on.
+    Depart,
 }
 
 impl Action {
@@ -88,6 +92,8 @@ impl Action {
             Action::Export => "export",
             Action::Approve => "approve",
             Action::Reassign => "reassign",
+            Action::Reveal => "reveal",
+            Action::Depart => "depart",
         }
     }
 }

@@ -15,6 +15,8 @@ pub struct Scope {
     action: Action,
     reach: Reach,
     policy: Arc<Policy>,
+    /// Departure mode: only the user's own records, whatever the role reaches.
+    frozen: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +50,7 @@ impl Scope {
             action,
             reach,
             policy,
+            frozen: false,
         }
     }
 
@@ -63,6 +66,16 @@ impl Scope {
             action,
             reach: Reach::All,
             policy,
+            frozen: false,
+        }
+    }
+
+    /// Whether the role behind this scope holds `act` on `obj` at all (an
+    /// automatic process holds everything): e.g. masked or full contacts.
+    pub fn role_may(&self, obj: Object, act: Action) -> bool {
+        match &self.principal {
+            Principal::System(_) => true,
+            Principal::User(a) => self.policy.reach(a.role, obj, act).is_some(),
         }
     }
 
@@ -112,6 +125,13 @@ impl Scope {
         }
     }
 
+    /// The scope of a user marked as leaving: their own records only.
+    pub(super) fn frozen_to_own(mut self) -> Scope {
+        self.reach = Reach::Own;
+        self.frozen = true;
+        self
+    }
+
     pub fn filter(&self) -> Filter<'_> {
         match (&self.principal, self.reach) {
             (Principal::System(_), _) | (_, Reach::All) => Filter::Everything,
@@ -131,15 +151,18 @@ impl Scope {
     pub fn permits(&self, owner: Option<&str>, team: Option<&str>) -> bool {
         match &self.principal {
             Principal::System(_) => true,
-            Principal::User(a) => self.policy.permits(
-                a.role,
-                self.object,
-                self.action,
-                &a.user_id,
-                a.team_id.as_deref(),
-                owner,
-                team,
-            ),
+            Principal::User(a) => {
+                (!self.frozen || owner == Some(a.user_id.as_str()))
+                    && self.policy.permits(
+                        a.role,
+                        self.object,
+                        self.action,
+                        &a.user_id,
+                        a.team_id.as_deref(),
+                        owner,
+                        team,
+                    )
+            }
         }
     }
 }

@@ -171,6 +171,8 @@ pub fn append(conn: &mut DbConn, mut rows: Vec<NewAuditRow>) -> Result<i64, Stor
     diesel::update(audit_head::table.filter(audit_head::id.eq(1)))
         .set(audit_head::hash.eq(&prev))
         .execute(conn)?;
+    // Detection's counters move with the events, in the same transaction.
+    super::usage::count(conn, &rows)?;
     Ok(last)
 }
 

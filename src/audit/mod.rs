@@ -11,6 +11,8 @@ pub mod checkpoint;
 pub mod values;
 pub mod verify;
 pub mod views;
+// Detection counters, kept with the events.
+pub mod usage;
 pub mod writer;
 
 use diesel::prelude::*;

@@ -70,7 +70,7 @@ pub(super) fn load_in_scope(
 }
 
 pub fn get(conn: &mut DbConn, scope: &Scope, id: &str) -> Result<Client, CrmError> {
-    require(scope, Object::Client, &[Action::Read])?;
+    require(scope, Object::Client, &[Action::Read, Action::Reveal])?;
     let row = load_in_scope(conn, scope, id, false)?;
     hydrate_for(conn, scope, row)
 }
@@ -196,6 +196,8 @@ fn summary(row: ClientRow) -> ClientSummary {
         created_at: utc(row.created_at),
         updated_at: utc(row.updated_at),
         deleted_at: row.deleted_at.map(utc),
+        phone: None,
+        email: None,
     }
 }
 
@@ -893,4 +895,32 @@ pub fn user_names(conn: &mut DbConn) -> Result<HashMap<String, String>, CrmError
         .load::<(String, String)>(conn)?
         .into_iter()
         .collect())
+}
+
+/// A client's first phone and first email.
+pub type FirstContacts = (Option<String>, Option<String>);
+
+/// The first phone and the first email of each client in `ids` (by position),
+/// for a list that shows them masked. Callers pass ids already in scope.
+pub fn first_contacts(
+    conn: &mut DbConn,
+    ids: &[String],
+) -> Result<HashMap<String, FirstContacts>, CrmError> {
+    use crate::store::schema::client_contacts as cc;
+    let mut out: HashMap<String, FirstContacts> = HashMap::new();
+    for chunk in ids.chunks(500) {
+        let rows: Vec<(String, String, String)> = cc::table
+            .filter(cc::client_id.eq_any(chunk))
+            .select((cc::client_id, cc::kind, cc::value))
+            .order((cc::client_id, cc::position))
+            .load(conn)?;
+        for (id, kind, value) in rows {
+            let e = out.entry(id).or_default();
+            let slot = if kind == "phone" { &mut e.0 } else { &mut e.1 };
+            if slot.is_none() {
+                *slot = Some(value);
+            }
+        }
+    }
+    Ok(out)
 }

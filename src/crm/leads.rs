@@ -58,6 +58,8 @@ pub fn without_contact(
             created_at: utc(row.created_at),
             updated_at: utc(row.updated_at),
             deleted_at: row.deleted_at.map(utc),
+            phone: None,
+            email: None,
         })
         .collect())
 }

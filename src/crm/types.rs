@@ -81,6 +81,10 @@ pub struct ClientSummary {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// The first phone and email, partly masked: lists never carry full contacts
+    /// (revealing one is its own audited request; `access::mask`).
+    pub phone: Option<String>,
+    pub email: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

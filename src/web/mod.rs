@@ -97,6 +97,9 @@ impl AppState {
         .with_key_rules(KeyRules::from_config(&config.keys))
         .with_guard_rules(
             crate::exports::GuardRules::from_config(&config).map_err(ServeError::Setup)?,
+        )
+        .with_detection(
+            crate::access::DetectRules::from_config(&config).map_err(ServeError::Setup)?,
         );
         let admin = AdminGate::new(
             store.clone(),

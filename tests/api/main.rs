@@ -16,6 +16,7 @@ mod billing;
 mod cli;
 mod clients;
 mod deals;
+mod detection;
 mod exports;
 mod intake;
 mod keys;

@@ -21,6 +21,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(delete)),
     )
     .route("/clients/{id}/restore", web::post().to(restore))
+    .route("/clients/{id}/reveal", web::post().to(reveal))
     .service(
         web::resource("/clients/{id}/timeline")
             .route(web::get().to(timeline))
@@ -185,4 +186,19 @@ async fn add_timeline(
         .add_timeline(&authed.actor, &meta.0, &id, body.into_inner())
         .await?;
     Ok(HttpResponse::Created().json(entry))
+}
+
+/// The full phones and emails of one client shown masked in lists (audited as
+/// `client.reveal`).
+async fn reveal(
+    state: web::Data<AppState>,
+    authed: Authed,
+    meta: Meta,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let revealed = state
+        .gate
+        .reveal_client(&authed.actor, &meta.0, &id)
+        .await?;
+    Ok(HttpResponse::Ok().json(revealed))
 }

@@ -18,6 +18,8 @@ pub mod deals;
 pub mod tasks;
 // Projects, invoices, payments.
 pub mod billing;
+// Departure mode.
+pub mod departures;
 
 use actix_web::web;
 
@@ -39,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(deals::configure)
                 .configure(tasks::configure)
                 .configure(backups::configure)
-                .configure(billing::configure),
+                .configure(billing::configure)
+                .configure(departures::configure),
         );
 }

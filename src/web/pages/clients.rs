@@ -202,6 +202,9 @@ struct Row {
     status: String,
     updated: Stamp,
     duplicate: bool,
+    /// Masked first phone and email.
+    phone: String,
+    email: String,
 }
 
 #[derive(Template)]
@@ -215,6 +218,7 @@ struct ListPage {
     deleted: bool,
     can_create: bool,
     can_restore: bool,
+    can_reveal: bool,
     filtered: bool,
     rows: Vec<Row>,
     next_href: Option<String>,
@@ -301,6 +305,8 @@ async fn list(
             status: labels.get(&c.status).cloned().unwrap_or(c.status.clone()),
             updated: timestamp(&t, &c.updated_at),
             duplicate: c.possible_duplicate,
+            phone: c.phone.clone().unwrap_or_default(),
+            email: c.email.clone().unwrap_or_default(),
         })
         .collect();
     let notice = match p.done.as_str() {
@@ -332,6 +338,9 @@ async fn list(
     let can_restore = state
         .gate
         .can(&authed.actor, Object::Client, Action::Restore);
+    let can_reveal = state
+        .gate
+        .can(&authed.actor, Object::Client, Action::Reveal);
     render(
         status,
         &ListPage {
@@ -343,6 +352,7 @@ async fn list(
             deleted,
             can_create,
             can_restore,
+            can_reveal,
             filtered,
             rows,
             next_href,

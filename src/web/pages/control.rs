@@ -76,6 +76,8 @@ struct ControlPage {
     decoys: Vec<(String, String, String)>,
     trace_done: bool,
     hits: Vec<(String, String, Stamp, String)>,
+    /// Each watched user's numbers today against their baseline.
+    usage: Vec<crate::access::gate::UsageLine>,
 }
 
 #[derive(Deserialize, Default)]
@@ -139,6 +141,7 @@ async fn page(
     let ids: Vec<String> = recent.iter().map(|e| e.id.clone()).collect();
     let seeds = gate.export_seeds(a, m, ids).await?;
     let decoys: Vec<Decoy> = gate.list_decoys(a, m).await?;
+    let usage = gate.usage_overview(a, m).await?;
     let clue = match (&q.email, &q.phone) {
         (Some(e), _) if !e.trim().is_empty() => Some(Clue::Email(e.clone())),
         (_, Some(p)) if !p.trim().is_empty() => Some(Clue::Phone(p.clone())),
@@ -190,6 +193,7 @@ async fn page(
             })
             .collect(),
         trace_done,
+        usage,
         hits: hits
             .iter()
             .map(|h| {

@@ -13,6 +13,8 @@ pub mod my_day;
 pub mod pipeline;
 // Printable invoices.
 pub mod invoices;
+// The one-click reveal of masked contacts.
+pub mod reveal;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -35,7 +37,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(pipeline::configure)
         .configure(my_day::configure)
         .configure(admin_backups::configure)
-        .configure(invoices::configure);
+        .configure(invoices::configure)
+        .configure(reveal::configure);
 }
 
 const APP_CSS: &str = include_str!("../../../static/app.css");
