@@ -815,6 +815,13 @@ pub struct BackupConfig {
     pub keep_monthly: u32,
     /// An alert when no good backup is younger than this many hours (0: never).
     pub max_age_hours: i64,
+    /// Where the admin page may restore to: `postgres://…` URLs (compared
+    /// exactly) and `sqlite://DIR/` directories (a new file in one of them).
+    /// Empty: nowhere, so that an admin holding the age identity cannot copy the
+    /// client base into a database of their own from the browser. The console
+    /// (`holdfast backup restore`) needs file access on the server and is not
+    /// limited by this.
+    pub restore_targets: Vec<SecretString>,
 }
 
 impl Default for BackupConfig {
@@ -831,6 +838,7 @@ impl Default for BackupConfig {
             keep_weekly: 8,
             keep_monthly: 12,
             max_age_hours: 26,
+            restore_targets: Vec::new(),
         }
     }
 }
@@ -865,6 +873,18 @@ impl BackupConfig {
             return Err(ConfigError::Invalid(
                 "backup.max_age_hours must not be negative".into(),
             ));
+        }
+        for t in &self.restore_targets {
+            let t = secrecy::ExposeSecret::expose_secret(t);
+            let dir = t.strip_prefix("sqlite://");
+            if !(t.starts_with("postgres://")
+                || t.starts_with("postgresql://")
+                || dir.is_some_and(|d| Path::new(d).is_absolute() && d.ends_with('/')))
+            {
+                return Err(ConfigError::Invalid(
+                    "backup.restore_targets: each entry is a postgres:// URL or sqlite:///absolute/directory/ (ending in /)".into(),
+                ));
+            }
         }
         for k in &self.trusted_keys {
             if hex::decode(k.trim()).map(|b| b.len()) != Ok(32) {

@@ -133,6 +133,52 @@ pub fn restore(
     result
 }
 
+/// The page restores only where the configuration allows (`backup.restore_targets`):
+/// otherwise it would be a way to carry the client base to any database the
+/// requester controls, or to write files anywhere on the server.
+fn allowed_target(config: &Config, target: &Target) -> Result<(), BackupError> {
+    use secrecy::ExposeSecret;
+    let allowed = &config.backup.restore_targets;
+    if allowed.is_empty() {
+        return Err(BackupError::Refused(
+            "restoring from the admin page is off: list the allowed targets in backup.restore_targets, or restore on the server's console".into(),
+        ));
+    }
+    let ok = match target {
+        Target::Postgres(url) => allowed
+            .iter()
+            .any(|a| a.expose_secret() == url.expose_secret()),
+        Target::Sqlite(path) => {
+            let path = std::path::Path::new(path);
+            if path.exists() {
+                return Err(BackupError::Refused(
+                    "a SQLite target must be a new file; restoring over an existing one is done on the console".into(),
+                ));
+            }
+            // The file's directory, resolved, must be one of the allowed ones.
+            let dir = path.parent().and_then(|d| std::fs::canonicalize(d).ok());
+            let named = path.file_name().is_some();
+            named
+                && dir.is_some_and(|dir| {
+                    allowed.iter().any(|a| {
+                        a.expose_secret()
+                            .strip_prefix("sqlite://")
+                            .and_then(|d| std::fs::canonicalize(d).ok())
+                            .is_some_and(|d| d == dir)
+                    })
+                })
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(BackupError::Refused(
+            "this target is not in backup.restore_targets; restore there on the server's console"
+                .into(),
+        ))
+    }
+}
+
 fn restore_inner(
     config: &Config,
     req: &RestoreRequest,
@@ -148,15 +194,7 @@ fn restore_inner(
     let target = Target::parse(&url).map_err(|_| {
         BackupError::Refused("target_url must be postgres://… or sqlite://PATH".into())
     })?;
-    // From the web, a SQLite target is a new file: the page must not become a
-    // way to write into other files on the server.
-    if let Target::Sqlite(path) = &target
-        && std::path::Path::new(path).exists()
-    {
-        return Err(BackupError::Refused(
-            "a SQLite target must be a new file; restoring over an existing one is done on the console".into(),
-        ));
-    }
+    allowed_target(config, &target)?;
     let live = Target::parse(&config.database_url())?;
     let same = match (&target, &live) {
         (Target::Sqlite(a), Target::Sqlite(b)) => std::fs::canonicalize(a)

@@ -936,11 +936,14 @@ async fn admin_api_runs_lists_and_restores_with_a_fresh_key_proof() {
     use serde_json::json;
     let k = age_keys();
     let clock = crate::support::ManualClock::new();
+    let target = tempfile::tempdir().unwrap();
+    let allowed = format!("sqlite://{}/", target.path().display());
     let s = TestServer::start_with(crate::support::Options {
         clock: Some(clock.clone()),
         backup: Some(holdfast::config::BackupConfig {
             recipients: vec![k.recipient.clone()],
             destinations: vec![k.dir.path().join("dest")],
+            restore_targets: vec![allowed.into()],
             ..Default::default()
         }),
         ..Default::default()
@@ -963,7 +966,6 @@ async fn admin_api_runs_lists_and_restores_with_a_fresh_key_proof() {
 
     // A restore needs a proof from the last few minutes.
     let identity = std::fs::read_to_string(&k.identity).unwrap();
-    let target = tempfile::tempdir().unwrap();
     let body = json!({
         "archive": name,
         "identity": identity,
@@ -995,6 +997,34 @@ async fn admin_api_runs_lists_and_restores_with_a_fresh_key_proof() {
     let (st, err) = admin.post("/api/v1/backups/restore", other).await;
     assert_eq!(st, StatusCode::CONFLICT, "{err}");
     assert_eq!(std::fs::metadata(&existing).unwrap().len(), 0);
+    // Nor anywhere the configuration does not list: another directory, or a
+    // database the requester controls.
+    let elsewhere = tempfile::tempdir().unwrap();
+    for url in [
+        sqlite_url(elsewhere.path(), "mine.db"),
+        format!(
+            "sqlite://{}/../{}/mine.db",
+            target.path().display(),
+            elsewhere.path().file_name().unwrap().to_string_lossy()
+        ),
+        "postgres://thief@203.0.113.9/loot".to_string(),
+    ] {
+        let mut away = body.clone();
+        away["target_url"] = json!(url);
+        let (st, err) = admin.post("/api/v1/backups/restore", away).await;
+        assert_eq!(st, StatusCode::CONFLICT, "{url}: {err}");
+        assert!(err.to_string().contains("restore_targets"), "{err}");
+    }
+    assert!(!elsewhere.path().join("mine.db").exists());
+    let refused = s.audit("backup.restore");
+    assert!(
+        refused
+            .iter()
+            .filter(|e| e.outcome == "failed" && e.detail.contains("restore_targets"))
+            .count()
+            >= 3,
+        "{refused:?}"
+    );
     let (st, restored) = admin.post("/api/v1/backups/restore", body).await;
     assert_eq!(st, StatusCode::OK, "{restored}");
     assert!(restored["rows"].as_u64().unwrap() > 0);
