@@ -41,11 +41,22 @@ use crate::store::schema::{
 };
 use crate::store::{DbConn, write_tx};
 
-/// Yubico's FIDO attestation root, built in (see `trust/README.md`).
-const BUILTIN: (&str, &str) = (
-    "built-in trust/yubico-u2f-root-ca.pem",
-    include_str!("../../trust/yubico-u2f-root-ca.pem"),
-);
+/// Yubico's FIDO attestation roots, built in (see `trust/README.md`): the one
+/// for keys made until 2024, and the two for keys made since.
+const BUILTIN: [(&str, &str); 3] = [
+    (
+        "built-in trust/yubico-u2f-root-ca.pem",
+        include_str!("../../trust/yubico-u2f-root-ca.pem"),
+    ),
+    (
+        "built-in trust/yubico-fido-root-ca-450203556.pem",
+        include_str!("../../trust/yubico-fido-root-ca-450203556.pem"),
+    ),
+    (
+        "built-in trust/yubico-attestation-root-1.pem",
+        include_str!("../../trust/yubico-attestation-root-1.pem"),
+    ),
+];
 
 /// The relying party and the authenticators allowed to register.
 #[derive(Debug)]
@@ -64,7 +75,9 @@ impl WebauthnKeys {
     pub fn from_config(cfg: &KeysConfig, origin: &str) -> Result<WebauthnKeys, TrustError> {
         let mut trust = TrustStore::load(cfg.webauthn_trust_dir.as_deref(), false)?;
         if cfg.webauthn_builtin_roots {
-            trust.add(BUILTIN.0, BUILTIN.1.as_bytes())?;
+            for (name, pem) in BUILTIN {
+                trust.add(name, pem.as_bytes())?;
+            }
         }
         let aaguids: Vec<Uuid> = cfg
             .webauthn_aaguids

@@ -513,23 +513,6 @@ diesel::table! {
         created_by -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
-// Theft detection: daily counters, viewed clients, restrictions.
-diesel::table! {
-    usage_counts (user_id, metric, day) {
-        user_id -> Text,
-        day -> Text,
-        metric -> Text,
-        n -> BigInt,
-        first_seq -> BigInt,
-        last_seq -> BigInt,
-    }
-}
-
-diesel::table! {
-    usage_seen (user_id, day, client_id) {
-        user_id -> Text,
-        day -> Text,
-        client_id -> Text,
     }
 }
 
@@ -562,11 +545,6 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         voided_at -> Nullable<Timestamp>,
-    user_restrictions (user_id, kind) {
-        user_id -> Text,
-        kind -> Text,
-        since -> Timestamp,
-        alert_id -> Nullable<Text>,
     }
 }
 
@@ -607,6 +585,37 @@ diesel::allow_tables_to_appear_in_same_query!(
     clients,
 );
 diesel::allow_tables_to_appear_in_same_query!(projects, tasks);
+
+// Theft detection: daily counters, viewed clients, restrictions.
+diesel::table! {
+    usage_counts (user_id, metric, day) {
+        user_id -> Text,
+        day -> Text,
+        metric -> Text,
+        n -> BigInt,
+        first_seq -> BigInt,
+        last_seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    usage_seen (user_id, day, client_id) {
+        user_id -> Text,
+        day -> Text,
+        client_id -> Text,
+    }
+}
+
+diesel::table! {
+    user_restrictions (user_id, kind) {
+        user_id -> Text,
+        kind -> Text,
+        since -> Timestamp,
+        alert_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     departure_book (user_id, client_id) {
         user_id -> Text,
         client_id -> Text,
