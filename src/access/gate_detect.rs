@@ -406,6 +406,15 @@ fn trip(
     let Some(raised) = crate::alerts::raise(conn, env, &alert)? else {
         return Ok(());
     };
+    tracing::warn!(
+        user = %actor.user_id,
+        rule = rule.metric,
+        count = n,
+        baseline,
+        floor = rule.floor,
+        severity = rule.severity.as_str(),
+        "detection raised an alert"
+    );
     let ev = Event::new("alert.raise", Outcome::Ok)
         .on("alert", [raised.id.clone()])
         .detail(json!({

@@ -231,6 +231,33 @@ async fn the_departing_salesperson_who_pages_the_api_to_the_end_is_stopped() {
 }
 
 #[tokio::test]
+async fn reopening_ones_own_card_is_not_a_walk_through_the_list() {
+    let clock = monday_morning();
+    let s = server_at(&clock);
+    let uid = s.add_user("busy", Role::Sales, Some("north"));
+    let c = s.login("busy").await;
+    let id = c.create_client(json!({"name": "Გიორგი Კაპანაძე"})).await;
+    // The card page lists the client's deals and tasks each time it opens: a
+    // salesperson adding notes and calls reopens it again and again.
+    for _ in 0..20 {
+        let (status, _) = c.get(&format!("/api/v1/deals?client_id={id}")).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _) = c.get(&format!("/api/v1/tasks?client_id={id}")).await;
+        assert_eq!(status, StatusCode::OK);
+        let html = c
+            .raw(Method::GET, &format!("/clients/{id}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(html.status(), StatusCode::OK);
+    }
+    assert!(alerts_of(&s, "detect.list_pages_min", &uid).is_empty());
+    assert!(alerts_of(&s, "detect.list_rows", &uid).is_empty());
+    let (status, _) = c.get("/api/v1/clients").await;
+    assert_eq!(status, StatusCode::OK, "no restriction was put on the user");
+}
+
+#[tokio::test]
 async fn the_salesperson_who_opens_cards_one_after_another_is_stopped() {
     let clock = monday_morning();
     let s = TestServer::start_with(Options {
