@@ -225,7 +225,12 @@ pub fn restore_into(
         target,
     );
     if sqlite {
-        conn.batch_execute("PRAGMA cache_size = -2000; PRAGMA journal_mode = WAL;")?;
+        let back = conn.batch_execute("PRAGMA cache_size = -2000; PRAGMA journal_mode = WAL;");
+        // A failed load is the error to report; the journal mode matters only
+        // for a database that was restored.
+        if loaded.is_ok() {
+            back?;
+        }
     }
     let manifest = loaded?;
     Ok(Restored {
