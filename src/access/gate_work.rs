@@ -356,7 +356,8 @@ impl Gate {
                 let ids = ids_of(page.items.iter().flat_map(task_ids));
                 let detail = json!({
                     "assignee_id": query.assignee_id, "client_id": query.client_id,
-                    "deal_id": query.deal_id, "count": page.items.len(),
+                    "deal_id": query.deal_id, "project_id": query.project_id,
+                    "count": page.items.len(),
                 });
                 Ok(touched(page, ids, detail))
             },

@@ -99,7 +99,7 @@ pub fn count(conn: &mut DbConn, rows: &[NewAuditRow]) -> Result<(), StoreError> 
 /// like someone walking the whole list.
 fn within_one_record(detail: &str) -> bool {
     serde_json::from_str::<serde_json::Value>(detail).is_ok_and(|d| {
-        ["client_id", "deal_id"]
+        ["client_id", "deal_id", "project_id"]
             .iter()
             .any(|k| d.get(k).is_some_and(|v| !v.is_null()))
     })

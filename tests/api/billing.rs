@@ -699,6 +699,224 @@ async fn the_web_pages_draft_issue_and_pay_invoices_and_add_projects() {
     assert_eq!(projects["items"][0]["name"], "Sayt");
 }
 
+async fn page_text(c: &Client, path: &str) -> (StatusCode, String) {
+    let res = c.raw(reqwest::Method::GET, path).send().await.unwrap();
+    (res.status(), res.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_draft_is_edited_on_its_page_until_it_is_issued() {
+    let s = TestServer::start();
+    s.add_user("sales.e1", Role::Sales, Some("north"));
+    s.add_user("sales.e2", Role::Sales, Some("north"));
+    let c = s.login("sales.e1").await;
+    let other = s.login("sales.e2").await;
+    let client = c.create_client(json!({"name": "Łukasz"})).await;
+    let inv = draft(
+        &c,
+        &client,
+        "EUR",
+        json!([
+            line("Design", "2", "100", "20"),
+            line("Hosting", "1", "10", "0")
+        ]),
+    )
+    .await;
+    let id = id_of(&inv);
+    let (_, page) = page_text(&c, &format!("/invoices/{id}/print")).await;
+    assert!(
+        page.contains("id=\"invoice-edit-form\"") && page.contains("value=\"Hosting\""),
+        "{page}"
+    );
+
+    // A bad line: the message names the field, what was typed stays, nothing changes.
+    let bad = "currency=EUR&due_on=&notes=&description=Design&quantity=2&unit_price=100&tax_rate=20\
+               &description=%D8%A7%D8%B3%D8%AA%D8%B6%D8%A7%D9%81%D8%A9&quantity=1&unit_price=abc&tax_rate=";
+    let (st, _, page) = form(&c, &format!("/invoices/{id}/edit"), bad).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        page.contains("id=\"form-error\"")
+            && page.contains("unit_price")
+            && page.contains("value=\"استضافة\"")
+            && page.contains("value=\"abc\""),
+        "{page}"
+    );
+    let (_, now) = c.get(&format!("/api/v1/invoices/{id}")).await;
+    assert_eq!(now["invoice"]["total"], "250");
+
+    // The second line replaced (Arabic), the first dropped by clearing it, a note added.
+    let good = "currency=EUR&due_on=2099-03-01&notes=%E1%83%92%E1%83%90%E1%83%9B%E1%83%90%E1%83%A0%E1%83%AF%E1%83%9D%E1%83%91%E1%83%90\
+                &description=&quantity=2&unit_price=100&tax_rate=20\
+                &description=%D8%A7%D8%B3%D8%AA%D8%B6%D8%A7%D9%81%D8%A9&quantity=3&unit_price=12.5&tax_rate=18\
+                &description=&quantity=&unit_price=&tax_rate=";
+    let (st, url, page) = form(&c, &format!("/invoices/{id}/edit"), good).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(url.ends_with("/print"), "{url}");
+    assert!(
+        page.contains("استضافة") && !page.contains(">Design<"),
+        "{page}"
+    );
+    let (_, now) = c.get(&format!("/api/v1/invoices/{id}")).await;
+    assert_eq!(now["lines"].as_array().unwrap().len(), 1, "{now}");
+    // 3 × 12.50 = 37.50, 18% tax 6.75.
+    assert_eq!(now["invoice"]["total"], "44.25", "{now}");
+    assert_eq!(now["invoice"]["due_on"], "2099-03-01");
+    assert!(
+        s.audit("invoice.update")
+            .iter()
+            .any(|e| e.outcome == "ok" && e.detail.contains("lines"))
+    );
+
+    // A colleague cannot reach the draft's form, and the attempt is audited.
+    let denied_before = s.audit("invoice.update").len();
+    let (st, _, _) = form(&other, &format!("/invoices/{id}/edit"), good).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert!(s.audit("invoice.update").len() > denied_before);
+
+    // Issued: no edit form, and a forged edit is refused and changes nothing.
+    issue(&c, &id).await;
+    let (_, page) = page_text(&c, &format!("/invoices/{id}/print")).await;
+    assert!(!page.contains("id=\"invoice-edit-form\""));
+    let (st, _, page) = form(&c, &format!("/invoices/{id}/edit"), good).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(page.contains("id=\"form-error\""), "{page}");
+    let (_, after) = c.get(&format!("/api/v1/invoices/{id}")).await;
+    assert_eq!(after["invoice"]["total"], "44.25");
+    assert_eq!(after["invoice"]["status"], "sent");
+}
+
+#[tokio::test]
+async fn the_project_page_edits_the_project_and_takes_its_tasks() {
+    let s = TestServer::start();
+    s.add_user("sales.p1", Role::Sales, Some("north"));
+    s.add_user("sales.p2", Role::Sales, Some("north"));
+    let c = s.login("sales.p1").await;
+    let other = s.login("sales.p2").await;
+    let client = c.create_client(json!({"name": "Вера Николаевна"})).await;
+    let (st, p) = c
+        .post(
+            "/api/v1/projects",
+            json!({"client_id": client, "name": "საიტი", "starts_on": "2026-12-01"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{p}");
+    let pid = p["id"].as_str().unwrap().to_string();
+
+    // The card links the project; the page shows it.
+    let (_, card) = page_text(&c, &format!("/clients/{client}")).await;
+    assert!(
+        card.contains(&format!("href=\"/projects/{pid}\"")),
+        "{card}"
+    );
+    let (st, page) = page_text(&c, &format!("/projects/{pid}")).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        page.contains("საიტი")
+            && page.contains("Вера Николаевна")
+            && page.contains("id=\"no-tasks\""),
+        "{page}"
+    );
+
+    // Ends before it starts: refused with the message, the typed values kept.
+    let (st, _, page) = form(
+        &c,
+        &format!("/projects/{pid}"),
+        "name=%E1%83%A1%E1%83%90%E1%83%98%E1%83%A2%E1%83%98+2&status=active&starts_on=2026-12-01&ends_on=2026-11-01",
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        page.contains("id=\"form-error\"") && page.contains("value=\"2026-11-01\""),
+        "{page}"
+    );
+    let (_, now) = c.get(&format!("/api/v1/projects/{pid}")).await;
+    assert_eq!(now["status"], "planned");
+
+    let (_, url, page) = form(
+        &c,
+        &format!("/projects/{pid}"),
+        "name=%E1%83%A1%E1%83%90%E1%83%98%E1%83%A2%E1%83%98+2&status=active&starts_on=2026-12-01&ends_on=2027-01-15",
+    )
+    .await;
+    assert_eq!(url, format!("/projects/{pid}"));
+    assert!(page.contains("id=\"notice\""), "{page}");
+    let (_, now) = c.get(&format!("/api/v1/projects/{pid}")).await;
+    assert_eq!(now["status"], "active");
+    assert_eq!(now["name"], "საიტი 2");
+    assert_eq!(now["ends_on"], "2027-01-15");
+
+    // A task from the page belongs to the project (and so to its client).
+    let (_, url, page) = form(
+        &c,
+        &format!("/projects/{pid}/tasks"),
+        "tz=Asia%2FTbilisi&title=%D0%9F%D0%BE%D0%B7%D0%B2%D0%BE%D0%BD%D0%B8%D1%82%D1%8C&due=2026-12-02T10%3A00&priority=high",
+    )
+    .await;
+    assert_eq!(url, format!("/projects/{pid}"));
+    assert!(page.contains("Позвонить"), "{page}");
+    let (_, tasks) = c.get(&format!("/api/v1/tasks?project_id={pid}")).await;
+    let task = &tasks["items"][0];
+    assert_eq!(task["title"], "Позвонить");
+    assert_eq!(task["client"]["id"], client.as_str());
+    assert_eq!(task["due_at"], "2026-12-02T06:00:00Z");
+    // Done from the project page comes back to it.
+    let tid = task["id"].as_str().unwrap();
+    let (_, url, page) = form(
+        &c,
+        &format!("/tasks/{tid}/done"),
+        &format!("back=project:{pid}"),
+    )
+    .await;
+    assert_eq!(url, format!("/projects/{pid}"));
+    assert!(page.contains("id=\"project-tasks-done\""), "{page}");
+    // A hostile "back" goes to my day, nowhere else.
+    let (_, url, _) = form(
+        &c,
+        &format!("/tasks/{tid}/done"),
+        "back=project://evil.example",
+    )
+    .await;
+    assert_eq!(url, "/my-day");
+
+    // Its task lists belong to one record: reopening the page is not a list walk.
+    for _ in 0..15 {
+        let (st, _) = page_text(&c, &format!("/projects/{pid}")).await;
+        assert_eq!(st, StatusCode::OK);
+    }
+    assert!(
+        !s.audit("alert.raise")
+            .iter()
+            .any(|e| e.detail.contains("list_pages")),
+        "a project's own task lists tripped the list-walk rule"
+    );
+
+    // A colleague reaches neither the page nor its forms; the attempts are audited.
+    let denied_before = s.audit("project.read").len();
+    let (st, _) = page_text(&other, &format!("/projects/{pid}")).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, _, _) = form(&other, &format!("/projects/{pid}"), "name=x&status=done").await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, _, _) = form(
+        &other,
+        &format!("/projects/{pid}/tasks"),
+        "title=x&due=2026-12-02T10%3A00&priority=low",
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert!(s.audit("project.read").len() > denied_before);
+    assert!(
+        s.audit("project.update")
+            .iter()
+            .any(|e| e.outcome == "denied")
+    );
+    let (_, now) = c.get(&format!("/api/v1/projects/{pid}")).await;
+    assert_eq!(now["status"], "active", "{now}");
+    let (_, tasks) = c
+        .get(&format!("/api/v1/tasks?project_id={pid}&state=all"))
+        .await;
+    assert_eq!(tasks["items"].as_array().unwrap().len(), 1);
+}
+
 /// Issued invoices, their lines, credit notes and payments survive a backup and
 /// restore (the frozen-invoice triggers let a restore write exactly the issued
 /// lines, and a credit note may come before its invoice in id order), and stay

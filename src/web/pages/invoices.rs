@@ -12,7 +12,9 @@ use super::pipeline::money;
 use super::{Chrome, render, see_other};
 use crate::access::GateError;
 use crate::crm::deals::AmountInput;
-use crate::crm::invoices::{InvoiceDetail, Kind, LineInput, NewInvoice, NewPayment, Status};
+use crate::crm::invoices::{
+    InvoiceDetail, InvoicePatch, Kind, LineInput, NewInvoice, NewPayment, Status,
+};
 use crate::crm::projects::NewProject;
 use crate::web::AppState;
 use crate::web::auth::{Authed, Lang, Meta};
@@ -21,6 +23,7 @@ use crate::web::error::ApiError;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/invoices/{id}/print", web::get().to(print))
         .route("/invoices/{id}/issue", web::post().to(issue))
+        .route("/invoices/{id}/edit", web::post().to(edit))
         .route("/invoices/{id}/void", web::post().to(void))
         .route("/invoices/{id}/credit", web::post().to(credit))
         .route("/invoices/{id}/payments", web::post().to(pay))
@@ -66,6 +69,40 @@ struct PrintPage {
     notice: Option<String>,
     error: Option<String>,
     payment: PaymentForm,
+    /// The edit form, while the document is a draft.
+    draft: Option<DraftEdit>,
+}
+
+/// Empty line rows offered below a draft's lines.
+const BLANK_LINES: usize = 2;
+
+#[derive(Default)]
+struct LineForm {
+    description: String,
+    quantity: String,
+    unit_price: String,
+    tax_rate: String,
+}
+
+struct DraftEdit {
+    /// A credit note keeps its invoice's currency.
+    credit_note: bool,
+    currency: String,
+    due_on: String,
+    notes: String,
+    lines: Vec<LineForm>,
+}
+
+impl DraftEdit {
+    fn typed(credit_note: bool, form: &InvoiceForm) -> DraftEdit {
+        DraftEdit {
+            credit_note,
+            currency: form.currency.clone(),
+            due_on: form.due_on.clone(),
+            notes: form.notes.clone(),
+            lines: form.rows(),
+        }
+    }
 }
 
 fn page(c: Chrome, d: InvoiceDetail, notice: Option<String>, error: Option<String>) -> PrintPage {
@@ -79,7 +116,26 @@ fn page(c: Chrome, d: InvoiceDetail, notice: Option<String>, error: Option<Strin
     let status = t.t(&format!("invoice-status-{}", inv.status.as_str()));
     let sent_invoice =
         inv.kind == Kind::Invoice && inv.issued_at.is_some() && inv.status != Status::Void;
+    let draft = (inv.status == Status::Draft).then(|| {
+        let credit_note = inv.kind == Kind::CreditNote;
+        // A credit note's quantities are stored negated and written positive.
+        let form = InvoiceForm {
+            currency: inv.currency.clone(),
+            due_on: inv.due_on.map(|d| d.to_string()).unwrap_or_default(),
+            notes: inv.notes.clone().unwrap_or_default(),
+            description: d.lines.iter().map(|l| l.description.clone()).collect(),
+            quantity: d
+                .lines
+                .iter()
+                .map(|l| if credit_note { -l.quantity } else { l.quantity }.to_string())
+                .collect(),
+            unit_price: d.lines.iter().map(|l| l.unit_price.to_string()).collect(),
+            tax_rate: d.lines.iter().map(|l| l.tax_rate.to_string()).collect(),
+        };
+        DraftEdit::typed(credit_note, &form)
+    });
     PrintPage {
+        draft,
         href: format!("/invoices/{}", urlencoding::encode(&inv.id)),
         can_issue: inv.status == Status::Draft,
         can_void: inv.status == Status::Draft
@@ -139,17 +195,23 @@ async fn show(
     t: crate::i18n::Localizer,
     id: &str,
     notice: Option<String>,
-    refused: Option<(String, PaymentForm)>,
+    refused: Option<(String, Typed)>,
 ) -> Result<HttpResponse, ApiError> {
     let detail = state.gate.invoice(&authed.actor, &meta.0, id).await?;
     let c = chrome(state, t, authed);
-    let (error, form) = match refused {
+    let (error, typed) = match refused {
         Some((e, f)) => (Some(e), Some(f)),
         None => (None, None),
     };
     let mut p = page(c, detail, notice, error);
-    if let Some(f) = form {
-        p.payment = f;
+    match typed {
+        Some(Typed::Payment(f)) => p.payment = f,
+        Some(Typed::Draft(f)) => {
+            if let Some(d) = &mut p.draft {
+                *d = DraftEdit::typed(d.credit_note, &f);
+            }
+        }
+        None => {}
     }
     render(
         if p.error.is_some() {
@@ -181,6 +243,12 @@ fn print_href(id: &str, done: &str) -> String {
     format!("/invoices/{}/print?done={done}", urlencoding::encode(id))
 }
 
+/// What was typed into a refused form, to show it again.
+enum Typed {
+    Payment(PaymentForm),
+    Draft(InvoiceForm),
+}
+
 /// A refused action is shown on the invoice page with its message.
 async fn refused(
     state: &AppState,
@@ -189,10 +257,11 @@ async fn refused(
     t: crate::i18n::Localizer,
     id: &str,
     e: GateError,
-    form: PaymentForm,
+    form: Typed,
 ) -> Result<HttpResponse, ApiError> {
     let message = match &e {
-        GateError::Invalid { msg, .. } | GateError::NotAllowed(msg) => t.msg(msg),
+        GateError::Invalid { field, msg } => format!("{field}: {}", t.msg(msg)),
+        GateError::NotAllowed(msg) => t.msg(msg),
         GateError::Conflict(_) => t.t("invoice-action-conflict"),
         _ => return Err(e.into()),
     };
@@ -223,7 +292,7 @@ async fn state_move(
                 lang.0,
                 &id,
                 e,
-                PaymentForm::default(),
+                Typed::Payment(PaymentForm::default()),
             )
             .await
         }
@@ -273,7 +342,7 @@ async fn credit(
                 lang.0,
                 &id,
                 e,
-                PaymentForm::default(),
+                Typed::Payment(PaymentForm::default()),
             )
             .await
         }
@@ -301,18 +370,20 @@ async fn pay(
         .await
     {
         Ok(_) => Ok(see_other(&print_href(&id, "paid"))),
-        Err(e) => refused(&state, &authed, &meta, lang.0, &id, e, form).await,
+        Err(e) => refused(&state, &authed, &meta, lang.0, &id, e, Typed::Payment(form)).await,
     }
 }
 
-/// The card's "new invoice" form: up to three lines (more through the API);
-/// blank lines are skipped. A refusal goes back to the card with the message.
-#[derive(Deserialize, Default)]
+/// The card's "new invoice" form and a draft's edit form: lines are repeated
+/// fields; blank lines are skipped.
+#[derive(Deserialize, Default, Clone)]
 struct InvoiceForm {
     #[serde(default)]
     currency: String,
     #[serde(default)]
     due_on: String,
+    #[serde(default)]
+    notes: String,
     #[serde(default)]
     description: Vec<String>,
     #[serde(default)]
@@ -321,6 +392,110 @@ struct InvoiceForm {
     unit_price: Vec<String>,
     #[serde(default)]
     tax_rate: Vec<String>,
+}
+
+impl InvoiceForm {
+    /// Repeated fields (one per line) need the pair list, not a map.
+    fn parse(body: &str) -> InvoiceForm {
+        let mut form = InvoiceForm::default();
+        for (k, v) in url::form_urlencoded::parse(body.as_bytes()).into_owned() {
+            match k.as_str() {
+                "currency" => form.currency = v,
+                "due_on" => form.due_on = v,
+                "notes" => form.notes = v,
+                "description" => form.description.push(v),
+                "quantity" => form.quantity.push(v),
+                "unit_price" => form.unit_price.push(v),
+                "tax_rate" => form.tax_rate.push(v),
+                _ => {}
+            }
+        }
+        form
+    }
+
+    fn cell(list: &[String], i: usize) -> String {
+        list.get(i).cloned().unwrap_or_default()
+    }
+
+    fn lines(&self) -> Vec<LineInput> {
+        (0..self.description.len())
+            .filter(|&i| !Self::cell(&self.description, i).trim().is_empty())
+            .map(|i| LineInput {
+                description: Self::cell(&self.description, i),
+                quantity: AmountInput::Text(Self::cell(&self.quantity, i)),
+                unit_price: AmountInput::Text(Self::cell(&self.unit_price, i)),
+                tax_rate: Some(AmountInput::Text(Self::cell(&self.tax_rate, i)))
+                    .filter(|r| !r.text().trim().is_empty()),
+            })
+            .collect()
+    }
+
+    /// The form's rows for the page: every typed line, then blank ones.
+    fn rows(&self) -> Vec<LineForm> {
+        (0..self.description.len())
+            .map(|i| LineForm {
+                description: Self::cell(&self.description, i),
+                quantity: Self::cell(&self.quantity, i),
+                unit_price: Self::cell(&self.unit_price, i),
+                tax_rate: Self::cell(&self.tax_rate, i),
+            })
+            .chain(std::iter::repeat_with(LineForm::default).take(BLANK_LINES))
+            .collect()
+    }
+}
+
+/// A draft's edit form: every field and every line as typed (a blank line
+/// drops it); refused input comes back with the message.
+async fn edit(
+    state: web::Data<AppState>,
+    authed: Authed,
+    meta: Meta,
+    lang: Lang,
+    id: web::Path<String>,
+    body: String,
+) -> Result<HttpResponse, ApiError> {
+    let form = InvoiceForm::parse(&body);
+    let patch = InvoicePatch {
+        // Absent for credit notes, whose form has no currency.
+        currency: Some(form.currency.clone()).filter(|c| !c.trim().is_empty()),
+        due_on: Some(form.due_on.clone()),
+        notes: Some(form.notes.clone()),
+        lines: Some(form.lines()),
+    };
+    match state
+        .gate
+        .update_invoice(&authed.actor, &meta.0, &id, patch)
+        .await
+    {
+        Ok(_) => Ok(see_other(&print_href(&id, "drafted"))),
+        Err(e) => refused(&state, &authed, &meta, lang.0, &id, e, Typed::Draft(form)).await,
+    }
+}
+
+async fn new_invoice(
+    state: web::Data<AppState>,
+    authed: Authed,
+    meta: Meta,
+    lang: Lang,
+    id: web::Path<String>,
+    body: String,
+) -> Result<HttpResponse, ApiError> {
+    let form = InvoiceForm::parse(&body);
+    let input = NewInvoice {
+        client_id: id.to_string(),
+        lines: form.lines(),
+        currency: form.currency,
+        due_on: Some(form.due_on),
+        notes: Some(form.notes).filter(|n| !n.trim().is_empty()),
+    };
+    match state
+        .gate
+        .create_invoice(&authed.actor, &meta.0, input)
+        .await
+    {
+        Ok(d) => Ok(see_other(&print_href(&d.invoice.id, "drafted"))),
+        Err(e) => refused_on_card(&state, &authed, lang.0, &id, e),
+    }
 }
 
 fn card_href(id: &str) -> String {
@@ -333,58 +508,6 @@ struct RefusedPage {
     c: Chrome,
     message: String,
     back: String,
-}
-
-async fn new_invoice(
-    state: web::Data<AppState>,
-    authed: Authed,
-    meta: Meta,
-    lang: Lang,
-    id: web::Path<String>,
-    body: String,
-) -> Result<HttpResponse, ApiError> {
-    // Repeated fields (one per line) need the pair list, not a map.
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
-        .into_owned()
-        .collect();
-    let mut form = InvoiceForm::default();
-    for (k, v) in pairs {
-        match k.as_str() {
-            "currency" => form.currency = v,
-            "due_on" => form.due_on = v,
-            "description" => form.description.push(v),
-            "quantity" => form.quantity.push(v),
-            "unit_price" => form.unit_price.push(v),
-            "tax_rate" => form.tax_rate.push(v),
-            _ => {}
-        }
-    }
-    let cell = |list: &Vec<String>, i: usize| list.get(i).cloned().unwrap_or_default();
-    let lines = (0..form.description.len())
-        .filter(|&i| !cell(&form.description, i).trim().is_empty())
-        .map(|i| LineInput {
-            description: cell(&form.description, i),
-            quantity: AmountInput::Text(cell(&form.quantity, i)),
-            unit_price: AmountInput::Text(cell(&form.unit_price, i)),
-            tax_rate: Some(AmountInput::Text(cell(&form.tax_rate, i)))
-                .filter(|r| !r.text().trim().is_empty()),
-        })
-        .collect();
-    let input = NewInvoice {
-        client_id: id.to_string(),
-        currency: form.currency,
-        due_on: Some(form.due_on),
-        notes: None,
-        lines,
-    };
-    match state
-        .gate
-        .create_invoice(&authed.actor, &meta.0, input)
-        .await
-    {
-        Ok(d) => Ok(see_other(&print_href(&d.invoice.id, "drafted"))),
-        Err(e) => refused_on_card(&state, &authed, lang.0, &id, e),
-    }
 }
 
 fn refused_on_card(
@@ -454,6 +577,7 @@ async fn new_project(
 
 pub(super) struct ProjectRowView {
     pub name: String,
+    pub href: String,
     pub status: String,
     pub dates: String,
 }
@@ -509,6 +633,7 @@ pub(super) async fn card_billing(
         .projects
         .into_iter()
         .map(|p| ProjectRowView {
+            href: super::projects::project_href(&p.id),
             status: t.t(&format!("project-status-{}", p.status)),
             dates: match (p.starts_on, p.ends_on) {
                 (None, None) => String::new(),

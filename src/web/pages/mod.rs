@@ -13,6 +13,8 @@ pub mod my_day;
 pub mod pipeline;
 // Printable invoices.
 pub mod invoices;
+// A project's page with its tasks.
+pub mod projects;
 // The one-click reveal of masked contacts.
 pub mod reveal;
 
@@ -38,6 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(my_day::configure)
         .configure(admin_backups::configure)
         .configure(invoices::configure)
+        .configure(projects::configure)
         .configure(reveal::configure);
 }
 

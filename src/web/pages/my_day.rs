@@ -240,11 +240,16 @@ struct DoneForm {
     back: String,
 }
 
+/// Where "done" returns to: `card:ID` (a client card), `project:ID`, else my day.
+/// Only well-formed ids are followed, so the field cannot redirect elsewhere.
 fn back_to(back: &str) -> String {
-    match back.strip_prefix("card:") {
-        Some(id) if uuid::Uuid::parse_str(id).is_ok() => {
-            format!("/clients/{id}?done=task#tasks")
-        }
+    let (kind, id) = back.split_once(':').unwrap_or(("", ""));
+    if uuid::Uuid::parse_str(id).is_err() {
+        return "/my-day?done=task".into();
+    }
+    match kind {
+        "card" => format!("/clients/{id}?done=task#tasks"),
+        "project" => format!("/projects/{id}?done=task#tasks"),
         _ => "/my-day?done=task".into(),
     }
 }
@@ -341,7 +346,7 @@ async fn callback(
 }
 
 #[derive(Deserialize)]
-struct TaskForm {
+pub(super) struct TaskForm {
     #[serde(default)]
     title: String,
     /// `YYYY-MM-DDTHH:MM` from a datetime-local field, in `tz`.
@@ -377,8 +382,32 @@ async fn new_task(
     id: web::Path<String>,
     form: web::Form<TaskForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let form = form.into_inner();
     let href = format!("/clients/{}", urlencoding::encode(&id));
+    let target = TaskTarget {
+        client_id: Some(id.into_inner()),
+        project_id: None,
+        href,
+    };
+    add_task(&state, &authed, &meta, lang.0, target, form.into_inner()).await
+}
+
+/// What a task form is attached to, and the page it came from.
+pub(super) struct TaskTarget {
+    pub client_id: Option<String>,
+    pub project_id: Option<String>,
+    /// The page to go back to (and where its form posts to, under `/tasks`).
+    pub href: String,
+}
+
+pub(super) async fn add_task(
+    state: &AppState,
+    authed: &Authed,
+    meta: &Meta,
+    t: Localizer,
+    target: TaskTarget,
+    form: TaskForm,
+) -> Result<HttpResponse, ApiError> {
+    let href = target.href;
     let refused = |field: String, message: String, form: TaskForm, t: Localizer| TaskFormPage {
         action: format!("{href}/tasks"),
         back: href.clone(),
@@ -388,31 +417,28 @@ async fn new_task(
         tz: form.tz,
         field,
         message,
-        c: chrome(&state, t, &authed),
+        c: chrome(state, t, authed),
     };
     let Ok(local) = NaiveDateTime::parse_from_str(form.due.trim(), "%Y-%m-%dT%H:%M") else {
-        let message = lang.0.msg(&crate::i18n::Msg::new("invalid-datetime"));
-        return render(
-            StatusCode::OK,
-            &refused("due".into(), message, form, lang.0),
-        );
+        let message = t.msg(&crate::i18n::Msg::new("invalid-datetime"));
+        return render(StatusCode::OK, &refused("due".into(), message, form, t));
     };
-    let due = to_utc(zone(&state, &form.tz), local);
+    let due = to_utc(zone(state, &form.tz), local);
     let input = NewTask {
         title: form.title.clone(),
         notes: None,
         due_at: due.to_rfc3339(),
         priority: Some(form.priority.clone()),
         assignee_id: None,
-        client_id: Some(id.to_string()),
+        client_id: target.client_id,
         deal_id: None,
-        project_id: None,
+        project_id: target.project_id,
     };
     match state.gate.create_task(&authed.actor, &meta.0, input).await {
         Ok(_) => Ok(see_other(&format!("{href}?done=task-added#tasks"))),
         Err(GateError::Invalid { field, msg }) => {
-            let message = lang.0.msg(&msg);
-            render(StatusCode::OK, &refused(field, message, form, lang.0))
+            let message = t.msg(&msg);
+            render(StatusCode::OK, &refused(field, message, form, t))
         }
         Err(e) => Err(e.into()),
     }
@@ -479,6 +505,9 @@ mod tests {
             include_str!("../../../src/crm/invoices.rs"),
             include_str!("../../../src/crm/projects.rs"),
             include_str!("invoices.rs"),
+            include_str!("projects.rs"),
+            include_str!("../../../templates/project.html"),
+            include_str!("../../../templates/task_new_form.html"),
             include_str!("../../../templates/invoice_print.html"),
             include_str!("../../../templates/client_billing.html"),
             include_str!("../../../templates/billing_refused.html"),
