@@ -543,6 +543,17 @@ pub fn of_client(conn: &mut DbConn, scope: &Scope, client_id: &str) -> Result<Ve
     Ok(page.items)
 }
 
+// The board's totals group deals by their client's owner and team.
+diesel::allow_columns_to_appear_in_same_group_by_clause!(
+    deals::currency,
+    clients::owner_id,
+    clients::team_id,
+);
+
+/// A stage's deals of one currency whose clients share an (owner, team):
+/// (currency, owner, team, count, sum of amounts in ten-thousandths).
+type StageSum = (String, Option<String>, Option<String>, i64, i64);
+
 /// The board: every active stage with its deals (newest first, up to
 /// `COLUMN_CARDS`), their count and their totals per currency. Deals in a stage
 /// taken off the board are not shown.
@@ -555,33 +566,61 @@ pub fn pipeline(
     let names = user_names(conn)?;
     let mut columns = Vec::new();
     for stage in stages(conn)?.into_iter().filter(|s| s.active) {
-        // Totals over every deal of the stage: (currency, amount) pairs only.
-        let mut q = scoped_deals!(scope).filter(deals::stage.eq(stage.code.clone()));
+        // Count and totals are summed by the database, grouped by the client's
+        // (owner, team) as well so that every group is checked against the
+        // scope like a row would be: a million deals never leave the database.
+        let mut sums = deals::table
+            .inner_join(clients::table.on(clients::id.eq(deals::client_id)))
+            .filter(deals::stage.eq(stage.code.clone()))
+            .group_by((deals::currency, clients::owner_id, clients::team_id))
+            .select((
+                deals::currency,
+                clients::owner_id,
+                clients::team_id,
+                diesel::dsl::count_star(),
+                diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                    "CAST(COALESCE(SUM(deals.amount_e4), 0) AS BIGINT)",
+                ),
+            ))
+            .into_boxed();
+        sums = within_client_scope!(sums, scope);
         if let Some(owner) = owner_id {
-            q = q.filter(deals::owner_id.eq(owner.to_string()));
+            sums = sums.filter(deals::owner_id.eq(owner.to_string()));
         }
-        let mut all: Vec<DealWithClient> = q
-            .order((deals::created_at.desc(), deals::id.desc()))
-            .load(conn)?;
-        recheck(scope, &mut all);
-        let mut sums: BTreeMap<String, i128> = BTreeMap::new();
-        for (d, _) in &all {
-            *sums.entry(d.currency.clone()).or_default() += i128::from(d.amount_e4);
+        let mut groups: Vec<StageSum> = sums.load(conn)?;
+        work::recheck(
+            scope,
+            &mut groups,
+            |(_, owner, team, _, _)| (owner.as_deref(), team.as_deref()),
+            "deal totals",
+        );
+        let mut totals: BTreeMap<String, i128> = BTreeMap::new();
+        let mut count = 0i64;
+        for (currency, _, _, n, e4) in groups {
+            *totals.entry(currency).or_default() += i128::from(e4);
+            count = count.saturating_add(n);
         }
-        let totals = sums
+        let totals = totals
             .into_iter()
             .map(|(currency, e4)| Total {
                 currency,
                 amount: Decimal::from_i128_with_scale(e4, 4).normalize(),
             })
             .collect();
-        let count = i64::try_from(all.len()).unwrap_or(i64::MAX);
-        all.truncate(usize::try_from(COLUMN_CARDS).unwrap_or(usize::MAX));
+        let mut q = scoped_deals!(scope).filter(deals::stage.eq(stage.code.clone()));
+        if let Some(owner) = owner_id {
+            q = q.filter(deals::owner_id.eq(owner.to_string()));
+        }
+        let mut shown: Vec<DealWithClient> = q
+            .order((deals::created_at.desc(), deals::id.desc()))
+            .limit(COLUMN_CARDS)
+            .load(conn)?;
+        recheck(scope, &mut shown);
         columns.push(Column {
             stage,
             count,
             totals,
-            deals: all
+            deals: shown
                 .into_iter()
                 .map(|(r, (name, _, _))| view(r, Some(name), &names))
                 .collect(),

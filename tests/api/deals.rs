@@ -548,5 +548,62 @@ async fn deal_lists_and_single_reads_agree_for_every_user() {
             .collect();
         on_board.sort();
         assert_eq!(on_board, readable, "{name}: board = readable deals");
+        // The database's count and sum cover exactly the same deals.
+        let new = board["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["stage"]["code"] == "new")
+            .unwrap()
+            .clone();
+        assert_eq!(new["count"], readable.len(), "{name}: count");
+        assert_eq!(
+            new["totals"],
+            json!([{"currency": "EUR", "amount": (10 * readable.len()).to_string()}]),
+            "{name}: totals"
+        );
     }
+}
+
+/// A column shows the newest cards only, but its count and totals cover every
+/// deal of the stage (summed by the database, exactly, per currency).
+#[tokio::test]
+async fn the_board_counts_and_sums_more_deals_than_it_shows() {
+    let s = TestServer::start();
+    s.add_user("sales.big", Role::Sales, Some("north"));
+    let c = s.login("sales.big").await;
+    let client = c.create_client(json!({"name": "Გ. ჩიქოვანი"})).await;
+    let shown = holdfast::crm::deals::COLUMN_CARDS as usize;
+    let mut newest = String::new();
+    for i in 0..shown + 3 {
+        let d = new_deal(&c, &client, &format!("Deal {i}"), "0.01", "GEL").await;
+        newest = d["id"].as_str().unwrap().to_string();
+    }
+    new_deal(&c, &client, "Big one", "99999999999.99", "USD").await;
+    new_deal(&c, &client, "Big two", "99999999999.99", "USD").await;
+    let (st, board) = c.get("/api/v1/pipeline").await;
+    assert_eq!(st, StatusCode::OK, "{board}");
+    let new = board["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["stage"]["code"] == "new")
+        .unwrap()
+        .clone();
+    assert_eq!(new["count"], shown + 5);
+    assert_eq!(new["deals"].as_array().unwrap().len(), shown);
+    assert!(
+        new["deals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["id"] == newest.as_str())
+    );
+    assert_eq!(
+        new["totals"],
+        json!([
+            {"currency": "GEL", "amount": "1.03"},
+            {"currency": "USD", "amount": "199999999999.98"}
+        ])
+    );
 }
