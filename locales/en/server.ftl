@@ -59,7 +59,8 @@ invalid-time = use a date (2026-11-22) or a time (2026-11-22T09:30:00Z)
 last-owner = the last active owner cannot be disabled: make another user an owner first
 
 ## Data-loss controls
-invalid-export-object = only clients can be exported
+invalid-export-object = what to export: clients, deals or invoices
+invalid-export-filter-object = this filter does not apply to this export (deals take status and owner_id; invoices take status)
 invalid-export-state = use ready, pending, rejected or expired
 invalid-base64 = is not base64
 invalid-trace-clue = give one of email, phone or file_base64

@@ -14,7 +14,11 @@ use super::{Gate, GateError, admit, who_of};
 use crate::audit::{self, Event, Outcome, RequestMeta, Who};
 use crate::clock::Env;
 use crate::crm::CrmError;
-use crate::crm::export::{self as crm_export, ExportRow as FileRow};
+use crate::crm::clients::Ctx;
+use crate::crm::export::{
+    self as crm_export, DealExportRow, ExportObject, ExportRow as FileRow, FileRows,
+    InvoiceExportRow,
+};
 use crate::exports::trace::{self, Clue, Hit};
 use crate::exports::{
     self, Export, ExportRequest, Format, GuardRules, Produced, SeedView, State, limits, seeds,
@@ -103,17 +107,31 @@ fn invalid(field: &str, key: &'static str) -> GateError {
 }
 
 /// The file of an export: the rows with this export's seeds planted among them.
+/// Seeds are made as clients; in a deal or invoice export each becomes a copy
+/// of a real row of the file, carrying the seed client's name and contacts.
 fn produce(
     conn: &mut DbConn,
     env: &Env,
     rules: &GuardRules,
-    rows: Vec<FileRow>,
+    rows: FileRows,
     format: Format,
     masked: bool,
 ) -> Result<Produced, Fail> {
     let row_count = i32::try_from(rows.len()).unwrap_or(i32::MAX);
+    // What the seeds' names and attributes are drawn from.
+    let models: Vec<FileRow> = match &rows {
+        FileRows::Clients(r) => r.clone(),
+        FileRows::Deals(r) => r
+            .iter()
+            .map(|d| client_like(&d.client, &d.owner, &d.created_at))
+            .collect(),
+        FileRows::Invoices(r) => r
+            .iter()
+            .map(|i| client_like(&i.client, &None, i.issued_on.as_deref().unwrap_or_default()))
+            .collect(),
+    };
     let mut failed = None;
-    let planted_seeds = seeds::generate(env, &rules.seeds, &rows, |e, p| {
+    let mut planted_seeds = seeds::generate(env, &rules.seeds, &models, |e, p| {
         exports::seed_taken(conn, e, p).unwrap_or_else(|err| {
             failed = Some(err);
             true
@@ -122,24 +140,74 @@ fn produce(
     if let Some(err) = failed {
         return Err(err.into());
     }
-    let mut all = seeds::plant(env, rows, &planted_seeds)?;
+    // A deal or invoice seed copies a real row; with no rows there is nothing
+    // to copy, and nothing leaves but an empty file.
+    if !matches!(rows, FileRows::Clients(_)) && rows.is_empty() {
+        planted_seeds.clear();
+    }
+    let mut all = match rows {
+        FileRows::Clients(r) => FileRows::Clients(seeds::plant(
+            env,
+            r,
+            planted_seeds.iter().map(|s| s.row.clone()).collect(),
+        )?),
+        FileRows::Deals(r) => {
+            let mut dressed = Vec::new();
+            for s in &planted_seeds {
+                if let Some(like) = seeds::like(env, &r)? {
+                    dressed.push(DealExportRow {
+                        id: s.row.id.clone(),
+                        client: s.row.name.clone(),
+                        client_phones: s.row.phones.clone(),
+                        client_emails: s.row.emails.clone(),
+                        client_id: String::new(),
+                        ..like.clone()
+                    });
+                }
+            }
+            FileRows::Deals(seeds::plant(env, r, dressed)?)
+        }
+        FileRows::Invoices(r) => {
+            let mut dressed = Vec::new();
+            for s in &planted_seeds {
+                if let Some(like) = seeds::like(env, &r)? {
+                    dressed.push(InvoiceExportRow {
+                        id: s.row.id.clone(),
+                        client: s.row.name.clone(),
+                        client_phones: s.row.phones.clone(),
+                        client_emails: s.row.emails.clone(),
+                        client_id: String::new(),
+                        ..like.clone()
+                    });
+                }
+            }
+            FileRows::Invoices(seeds::plant(env, r, dressed)?)
+        }
+    };
     // A role that sees contacts masked exports them masked, seeds alike (an
     // unmasked row would stand out as a seed).
     if masked {
-        for r in &mut all {
-            r.phones = r
-                .phones
-                .iter()
-                .map(|p| crate::access::mask::phone(p))
-                .collect();
-            r.emails = r
-                .emails
-                .iter()
-                .map(|e| crate::access::mask::email(e))
-                .collect();
+        let mask = |phones: &mut Vec<String>, emails: &mut Vec<String>| {
+            for p in phones.iter_mut() {
+                *p = crate::access::mask::phone(p);
+            }
+            for e in emails.iter_mut() {
+                *e = crate::access::mask::email(e);
+            }
+        };
+        match &mut all {
+            FileRows::Clients(r) => r
+                .iter_mut()
+                .for_each(|x| mask(&mut x.phones, &mut x.emails)),
+            FileRows::Deals(r) => r
+                .iter_mut()
+                .for_each(|x| mask(&mut x.client_phones, &mut x.client_emails)),
+            FileRows::Invoices(r) => r
+                .iter_mut()
+                .for_each(|x| mask(&mut x.client_phones, &mut x.client_emails)),
         }
     }
-    let content = exports::format::render(format, &all)
+    let content = exports::format::render_rows(format, &all)
         .map_err(|e| Fail::Gate(GateError::Internal(e.to_string())))?;
     Ok(Produced {
         sha256: exports::sha256_hex(&content),
@@ -149,24 +217,52 @@ fn produce(
     })
 }
 
-/// The `export.ready` event: the clients that left, in which file.
+/// A client row standing for the client of a deal or invoice, for seeds to
+/// take their script and attributes from.
+fn client_like(name: &str, owner: &Option<String>, created_at: &str) -> FileRow {
+    FileRow {
+        id: String::new(),
+        kind: "person".into(),
+        name: name.into(),
+        company: None,
+        status: "new".into(),
+        phones: vec![],
+        emails: vec![],
+        address: None,
+        tags: vec![],
+        owner: owner.clone(),
+        team: None,
+        source: None,
+        created_at: created_at.into(),
+    }
+}
+
+/// The `export.ready` event: the records and clients that left, in which file.
 fn ready_event(
     who: Who,
     id: &str,
     p: &Produced,
-    ids: Vec<String>,
+    rows: &FileRows,
+    object: ExportObject,
     extra: serde_json::Value,
 ) -> Event {
     let mut detail = json!({
-        "export": id, "rows": p.row_count, "seeds": p.seeds.len(),
-        "sha256": p.sha256, "bytes": p.content.len(),
+        "export": id, "object": object.as_str(), "rows": p.row_count,
+        "seeds": p.seeds.len(), "sha256": p.sha256, "bytes": p.content.len(),
     });
     if let (Some(d), Some(x)) = (detail.as_object_mut(), extra.as_object()) {
         d.extend(x.clone());
     }
+    let kind = match object {
+        ExportObject::Clients => "client",
+        ExportObject::Deals => "deal",
+        ExportObject::Invoices => "invoice",
+    };
+    let mut ids = rows.record_ids();
+    ids.extend(rows.client_ids());
     Event::new("export.ready", Outcome::Ok)
         .by(who)
-        .on("client", ids)
+        .on(kind, ids)
         .detail(detail)
 }
 
@@ -311,14 +407,14 @@ impl Gate {
             )
             .await?;
         let checked = (|| {
-            if req.object != "clients" {
-                return Err(invalid("object", "invalid-export-object"));
-            }
-            req.filter.check().map_err(GateError::from)?;
-            crate::crm::text::opt_body("reason", req.reason.as_deref(), 500)
-                .map_err(GateError::from)
+            let object = ExportObject::parse(&req.object)
+                .ok_or_else(|| invalid("object", "invalid-export-object"))?;
+            req.filter.check_for(object).map_err(GateError::from)?;
+            let reason = crate::crm::text::opt_body("reason", req.reason.as_deref(), 500)
+                .map_err(GateError::from)?;
+            Ok((object, reason))
         })();
-        let reason = match checked {
+        let (object, reason) = match checked {
             Ok(r) => r,
             Err(e) => {
                 let ev = Event::new("export.request", Outcome::Failed)
@@ -331,6 +427,26 @@ impl Gate {
                 return Err(e);
             }
         };
+        let records = match object.record() {
+            None => None,
+            Some((o, a)) => match scope.sibling(o, a) {
+                Some(s) => Some(s),
+                None => {
+                    return Err(self
+                        .refused(
+                            actor,
+                            meta,
+                            "export.request",
+                            "export",
+                            vec![],
+                            json!({ "reason": "role reads no such records", "object": object.as_str() }),
+                            GateError::Forbidden,
+                        )
+                        .await);
+                }
+            },
+        };
+        let region = self.phone_region.clone();
         let (env, rules, meta2) = (self.env.clone(), self.guard.clone(), meta.clone());
         let allowance = rules.limits.for_user(actor.role.as_str(), &actor.username);
         let actor2 = actor.clone();
@@ -339,8 +455,19 @@ impl Gate {
                 write_tx(conn, |conn| -> Result<Export, Fail> {
                     let now = env.now();
                     lock_user(conn, &actor2.user_id)?;
-                    let (rows, truncated) =
-                        crm_export::rows(conn, &scope, &req.filter, rules.max_rows)?;
+                    let ctx = Ctx {
+                        env: &env,
+                        phone_region: region.as_deref(),
+                    };
+                    let (rows, truncated) = crm_export::rows_of(
+                        conn,
+                        ctx,
+                        &scope,
+                        records.as_ref(),
+                        object,
+                        &req.filter,
+                        rules.max_rows,
+                    )?;
                     let usage = exports::usage(conn, &actor2.user_id, now)?;
                     let over = limits::export_over(&allowance, rows.len() as i64, usage);
                     let id = env.new_id()?.to_string();
@@ -356,7 +483,7 @@ impl Gate {
                             requested_by: actor2.user_id.clone(),
                             requested_role: actor2.role.as_str().into(),
                             requested_at: now.naive_utc(),
-                            object: "clients".into(),
+                            object: object.as_str().into(),
                             format: req.format.as_str().into(),
                             filter: serde_json::to_string(&req.filter).unwrap_or_default(),
                             reason: reason.clone(),
@@ -380,6 +507,7 @@ impl Gate {
                         .by(who_of(&actor2))
                         .on("export", [id.clone()])
                         .detail(json!({
+                            "object": object.as_str(),
                             "format": req.format.as_str(), "filter": req.filter,
                             "rows": rows.len(), "truncated": truncated,
                             "state": state.as_str(), "over_allowance": over,
@@ -387,12 +515,12 @@ impl Gate {
                         }));
                     let request_seq = record_seq(conn, &env, &meta2, &request)?;
                     if state == State::Ready {
-                        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+                        let ids = rows.client_ids();
                         let produced = produce(
                             conn,
                             &env,
                             &rules,
-                            rows,
+                            rows.clone(),
                             req.format,
                             !scope.role_may(Object::Client, Action::Reveal),
                         )?;
@@ -407,7 +535,8 @@ impl Gate {
                             who_of(&actor2),
                             &id,
                             &produced,
-                            ids.clone(),
+                            &rows,
+                            object,
                             json!({ "truncated": truncated }),
                         );
                         let seq = record_seq(conn, &env, &meta2, &ev)?;
@@ -675,14 +804,22 @@ impl Gate {
                 )
                 .await);
         }
+        let object = ExportObject::parse(&row.object).unwrap_or(ExportObject::Clients);
         let requester_scope = if approve {
-            Some(
-                self.requester_scope(&row.requested_by, Action::Export)
-                    .await?,
-            )
+            let scope = self
+                .requester_scope(&row.requested_by, Action::Export)
+                .await?;
+            let records = match object.record() {
+                None => None,
+                Some((o, a)) => Some(scope.sibling(o, a).ok_or_else(|| {
+                    GateError::Conflict("the requester's role no longer reads these records".into())
+                })?),
+            };
+            Some((scope, records))
         } else {
             None
         };
+        let region = self.phone_region.clone();
         let (env, rules, meta2, who, key) = (
             self.env.clone(),
             self.guard.clone(),
@@ -706,15 +843,16 @@ impl Gate {
                         .on("export", [key.clone()])
                         .detail(json!({ "requested_by": row.requested_by, "rows": row.row_count, "comment": comment }));
                     record_seq(conn, &env, &meta2, &decided)?;
-                    if let Some(scope) = requester_scope {
+                    if let Some((scope, records)) = requester_scope {
                         let filter: crm_export::ExportFilter =
                             serde_json::from_str(&row.filter).unwrap_or_default();
                         let format = Format::parse(&row.format).unwrap_or(Format::Csv);
-                        let (rows, truncated) = crm_export::rows(conn, &scope, &filter, rules.max_rows)?;
-                        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-                        let produced = produce(conn, &env, &rules, rows, format, !scope.role_may(Object::Client, Action::Reveal))?;
+                        let ctx = Ctx { env: &env, phone_region: region.as_deref() };
+                        let (rows, truncated) = crm_export::rows_of(conn, ctx, &scope, records.as_ref(), object, &filter, rules.max_rows)?;
+                        let ids = rows.client_ids();
+                        let produced = produce(conn, &env, &rules, rows.clone(), format, !scope.role_may(Object::Client, Action::Reveal))?;
                         exports::store_file(conn, &key, &produced, now, Duration::hours(rules.file_hours))?;
-                        let ev = ready_event(scope.who(), &key, &produced, ids.clone(), json!({ "approved_by": approver, "truncated": truncated }));
+                        let ev = ready_event(scope.who(), &key, &produced, &rows, object, json!({ "approved_by": approver, "truncated": truncated }));
                         let seq = record_seq(conn, &env, &meta2, &ev)?;
                         super::gate_alerts::tripwire(conn, &env, &meta2, &scope.who(), "export.ready", &ids, seq)?;
                     }

@@ -126,6 +126,24 @@ impl Scope {
     }
 
     /// The scope of a user marked as leaving: their own records only.
+    /// The same principal's scope for reading `object` as part of this
+    /// scope's action (an export of deals reads deals): the role must hold
+    /// `action` on `object` too, and the reach is the narrower of the two.
+    pub(super) fn sibling(&self, object: Object, action: Action) -> Option<Scope> {
+        let reach = match &self.principal {
+            Principal::System(_) => Reach::All,
+            Principal::User(a) => self.policy.reach(a.role, object, action)?.min(self.reach),
+        };
+        Some(Scope {
+            principal: self.principal.clone(),
+            object,
+            action,
+            reach,
+            policy: self.policy.clone(),
+            frozen: self.frozen,
+        })
+    }
+
     pub(super) fn frozen_to_own(mut self) -> Scope {
         self.reach = Reach::Own;
         self.frozen = true;

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use crate::crm::export::ExportRow;
+use crate::crm::export::{DealExportRow, ExportRow, FileRows, InvoiceExportRow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -42,39 +42,122 @@ impl Format {
     }
 }
 
-pub const COLUMNS: [&str; 13] = [
-    "id",
-    "kind",
-    "name",
-    "company",
-    "status",
-    "phones",
-    "emails",
-    "address",
-    "tags",
-    "owner",
-    "team",
-    "source",
-    "created_at",
-];
+/// A record an export file holds: its columns, its cells, its sheet's name.
+pub trait FileRecord: Serialize {
+    const SHEET: &'static str;
+    const COLUMNS: &'static [&'static str];
+    fn cells(&self) -> Vec<String>;
+}
 
-fn cells(r: &ExportRow) -> [String; 13] {
-    let opt = |o: &Option<String>| o.clone().unwrap_or_default();
-    [
-        r.id.clone(),
-        r.kind.clone(),
-        r.name.clone(),
-        opt(&r.company),
-        r.status.clone(),
-        r.phones.join("; "),
-        r.emails.join("; "),
-        opt(&r.address),
-        r.tags.join("; "),
-        opt(&r.owner),
-        opt(&r.team),
-        opt(&r.source),
-        r.created_at.clone(),
-    ]
+fn opt(o: &Option<String>) -> String {
+    o.clone().unwrap_or_default()
+}
+
+impl FileRecord for ExportRow {
+    const SHEET: &'static str = "clients";
+    const COLUMNS: &'static [&'static str] = &[
+        "id",
+        "kind",
+        "name",
+        "company",
+        "status",
+        "phones",
+        "emails",
+        "address",
+        "tags",
+        "owner",
+        "team",
+        "source",
+        "created_at",
+    ];
+
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.id.clone(),
+            self.kind.clone(),
+            self.name.clone(),
+            opt(&self.company),
+            self.status.clone(),
+            self.phones.join("; "),
+            self.emails.join("; "),
+            opt(&self.address),
+            self.tags.join("; "),
+            opt(&self.owner),
+            opt(&self.team),
+            opt(&self.source),
+            self.created_at.clone(),
+        ]
+    }
+}
+
+impl FileRecord for DealExportRow {
+    const SHEET: &'static str = "deals";
+    const COLUMNS: &'static [&'static str] = &[
+        "id",
+        "title",
+        "stage",
+        "amount",
+        "currency",
+        "expected_close",
+        "owner",
+        "client",
+        "client_phones",
+        "client_emails",
+        "created_at",
+    ];
+
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.id.clone(),
+            self.title.clone(),
+            self.stage.clone(),
+            self.amount.clone(),
+            self.currency.clone(),
+            opt(&self.expected_close),
+            opt(&self.owner),
+            self.client.clone(),
+            self.client_phones.join("; "),
+            self.client_emails.join("; "),
+            self.created_at.clone(),
+        ]
+    }
+}
+
+impl FileRecord for InvoiceExportRow {
+    const SHEET: &'static str = "invoices";
+    const COLUMNS: &'static [&'static str] = &[
+        "id",
+        "kind",
+        "number",
+        "status",
+        "currency",
+        "total",
+        "paid",
+        "outstanding",
+        "issued_on",
+        "due_on",
+        "client",
+        "client_phones",
+        "client_emails",
+    ];
+
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.id.clone(),
+            self.kind.clone(),
+            opt(&self.number),
+            self.status.clone(),
+            self.currency.clone(),
+            self.total.clone(),
+            self.paid.clone(),
+            self.outstanding.clone(),
+            opt(&self.issued_on),
+            opt(&self.due_on),
+            self.client.clone(),
+            self.client_phones.join("; "),
+            self.client_emails.join("; "),
+        ]
+    }
 }
 
 /// Characters that make a spreadsheet read a cell as a formula (with their
@@ -98,7 +181,16 @@ pub fn neutralise(cell: &str) -> Cow<'_, str> {
 #[error("export file: {0}")]
 pub struct FormatError(String);
 
-pub fn render(format: Format, rows: &[ExportRow]) -> Result<Vec<u8>, FormatError> {
+/// The file of an export's rows, whichever kind they are.
+pub fn render_rows(format: Format, rows: &FileRows) -> Result<Vec<u8>, FormatError> {
+    match rows {
+        FileRows::Clients(r) => render(format, r),
+        FileRows::Deals(r) => render(format, r),
+        FileRows::Invoices(r) => render(format, r),
+    }
+}
+
+pub fn render<R: FileRecord>(format: Format, rows: &[R]) -> Result<Vec<u8>, FormatError> {
     match format {
         Format::Csv => csv(rows),
         Format::Xlsx => xlsx(rows),
@@ -106,7 +198,7 @@ pub fn render(format: Format, rows: &[ExportRow]) -> Result<Vec<u8>, FormatError
     }
 }
 
-fn csv(rows: &[ExportRow]) -> Result<Vec<u8>, FormatError> {
+fn csv<R: FileRecord>(rows: &[R]) -> Result<Vec<u8>, FormatError> {
     // The byte-order mark makes spreadsheet programs read the file as UTF-8, so
     // Georgian, Arabic or Cyrillic names arrive intact.
     let mut out = "\u{feff}".as_bytes().to_vec();
@@ -114,10 +206,10 @@ fn csv(rows: &[ExportRow]) -> Result<Vec<u8>, FormatError> {
         let mut w = ::csv::WriterBuilder::new()
             .quote_style(::csv::QuoteStyle::Necessary)
             .from_writer(&mut out);
-        w.write_record(COLUMNS)
+        w.write_record(R::COLUMNS)
             .map_err(|e| FormatError(e.to_string()))?;
         for r in rows {
-            let cells = cells(r);
+            let cells = r.cells();
             w.write_record(cells.iter().map(|c| neutralise(c).into_owned()))
                 .map_err(|e| FormatError(e.to_string()))?;
         }
@@ -126,14 +218,14 @@ fn csv(rows: &[ExportRow]) -> Result<Vec<u8>, FormatError> {
     Ok(out)
 }
 
-fn xlsx(rows: &[ExportRow]) -> Result<Vec<u8>, FormatError> {
+fn xlsx<R: FileRecord>(rows: &[R]) -> Result<Vec<u8>, FormatError> {
     use rust_xlsxwriter::{Format as CellFormat, Workbook};
     let err = |e: rust_xlsxwriter::XlsxError| FormatError(e.to_string());
     let mut book = Workbook::new();
     let sheet = book.add_worksheet();
-    sheet.set_name("clients").map_err(err)?;
+    sheet.set_name(R::SHEET).map_err(err)?;
     let bold = CellFormat::new().set_bold();
-    for (col, name) in COLUMNS.iter().enumerate() {
+    for (col, name) in R::COLUMNS.iter().enumerate() {
         let col = u16::try_from(col).map_err(|e| FormatError(e.to_string()))?;
         sheet
             .write_string_with_format(0, col, *name, &bold)
@@ -141,7 +233,7 @@ fn xlsx(rows: &[ExportRow]) -> Result<Vec<u8>, FormatError> {
     }
     for (i, r) in rows.iter().enumerate() {
         let row = u32::try_from(i + 1).map_err(|e| FormatError(e.to_string()))?;
-        for (col, cell) in cells(r).iter().enumerate() {
+        for (col, cell) in r.cells().iter().enumerate() {
             let col = u16::try_from(col).map_err(|e| FormatError(e.to_string()))?;
             // Strings only: a spreadsheet never evaluates a string cell.
             sheet.write_string(row, col, cell).map_err(err)?;

@@ -55,6 +55,8 @@ impl State {
 #[derive(Debug, Clone, Serialize)]
 pub struct Export {
     pub id: String,
+    /// `clients`, `deals` or `invoices`.
+    pub object: String,
     pub state: State,
     pub format: String,
     pub filter: ExportFilter,
@@ -111,6 +113,7 @@ pub fn view(conn: &mut DbConn, r: ExportRow) -> Result<Export, StoreError> {
             .and_then(|s| serde_json::from_str(s).ok())
             .unwrap_or(serde_json::Value::Null),
         id: r.id,
+        object: r.object,
         format: r.format,
         reason: r.reason,
         row_count: r.row_count,
@@ -406,7 +409,7 @@ impl GuardRules {
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportRequest {
-    /// What to export; only `clients` so far.
+    /// What to export: `clients` (the default), `deals` or `invoices`.
     #[serde(default = "default_object")]
     pub object: String,
     pub format: Format,

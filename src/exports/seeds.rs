@@ -353,18 +353,19 @@ pub fn generate(
     Ok(out)
 }
 
-/// The rows with the seeds placed at random positions among them.
-pub fn plant(
-    env: &Env,
-    rows: Vec<ExportRow>,
-    seeds: &[Seed],
-) -> Result<Vec<ExportRow>, EntropyError> {
+/// The rows with the seed rows placed at random positions among them.
+pub fn plant<T>(env: &Env, rows: Vec<T>, seeds: Vec<T>) -> Result<Vec<T>, EntropyError> {
     let mut out = rows;
     for s in seeds {
         let at = below(env, out.len() as u64 + 1)? as usize;
-        out.insert(at, s.row.clone());
+        out.insert(at, s);
     }
     Ok(out)
+}
+
+/// One of the rows at random, for a seed to look like (none when there are none).
+pub fn like<'a, T>(env: &Env, rows: &'a [T]) -> Result<Option<&'a T>, EntropyError> {
+    pick(env, rows)
 }
 
 #[cfg(test)]
@@ -427,7 +428,7 @@ mod tests {
             assert!(s.phone.as_deref().unwrap().starts_with("+995322000"));
             assert_eq!(s.row.team.as_deref(), Some("north"));
         }
-        let planted = plant(&env, rows, &seeds).unwrap();
+        let planted = plant(&env, rows, seeds.into_iter().map(|s| s.row).collect()).unwrap();
         assert_eq!(planted.len(), 5);
     }
 }

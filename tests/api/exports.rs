@@ -182,8 +182,159 @@ async fn export_within_allowance_is_ready_in_scope_neutralised_and_fingerprinted
     // Bad input is refused clearly and nothing is made.
     let (status, body) = export(&nino, json!({"format": "pdf"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    let (status, body) = export(&nino, json!({"format": "csv", "object": "invoices"})).await;
+    let (status, body) = export(&nino, json!({"format": "csv", "object": "contacts"})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+}
+
+async fn deal(c: &Client, client: &str, title: &str, amount: &str) -> String {
+    let (st, d) = c
+        .post(
+            "/api/v1/deals",
+            json!({"client_id": client, "title": title, "amount": amount, "currency": "GEL"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{d}");
+    d["id"].as_str().unwrap().to_string()
+}
+
+async fn invoice(c: &Client, client: &str) -> String {
+    let line =
+        json!({"description": "Work", "quantity": "1", "unit_price": "100", "tax_rate": "18"});
+    let (st, inv) = c
+        .post(
+            "/api/v1/invoices",
+            json!({"client_id": client, "currency": "GEL", "lines": [line]}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{inv}");
+    inv["invoice"]["id"].as_str().unwrap().to_string()
+}
+
+/// Deals and invoices leave only within scope, each row with its client's name
+/// and contacts, with seeds planted, counted against the allowance, audited
+/// with the records and clients that left, and traceable like a client export.
+#[tokio::test]
+async fn deals_and_invoices_export_in_scope_with_seeds() {
+    let (s, _clock) = server();
+    s.add_user("nino", Role::Sales, Some("north"));
+    s.add_user("gio", Role::Sales, Some("north"));
+    s.add_user("boss", Role::Owner, None);
+    let nino = s.login("nino").await;
+    let gio = s.login("gio").await;
+    let tamar = nino
+        .create_client(
+            json!({"name": "თამარ ლომიძე", "phones": ["+995 599 11 22 33"],
+                              "emails": ["tamar@example.ge"]}),
+        )
+        .await;
+    let olga = nino.create_client(json!({"name": "Ольга Ильина"})).await;
+    let theirs = gio.create_client(json!({"name": "Gio's Secret"})).await;
+    let d1 = deal(&nino, &tamar, "ვებგვერდი", "1200.50").await;
+    let d2 = deal(&nino, &olga, "=cmd|' /C calc'!A0", "10").await;
+    deal(&gio, &theirs, "Secret deal", "99").await;
+    let sent = invoice(&nino, &tamar).await;
+    let (st, _) = nino
+        .post(&format!("/api/v1/invoices/{sent}/issue"), json!({}))
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let draft = invoice(&nino, &olga).await;
+    invoice(&gio, &theirs).await;
+
+    // Deals: nino's two, two seeds, nothing of gio's, formulas neutralised.
+    let (st, e) = export(&nino, json!({"object": "deals", "format": "csv"})).await;
+    assert_eq!(st, StatusCode::CREATED, "{e}");
+    assert_eq!(
+        (e["object"].as_str(), e["row_count"].as_i64()),
+        (Some("deals"), Some(2))
+    );
+    let id = e["id"].as_str().unwrap().to_string();
+    let (st, bytes, _) = fetch(&nino, &format!("/api/v1/exports/{id}/file")).await;
+    assert_eq!(st, StatusCode::OK);
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    assert!(
+        text.starts_with("\u{feff}id,title,stage,amount,currency"),
+        "{text}"
+    );
+    assert!(!text.contains("Secret"));
+    assert!(
+        text.contains("ვებგვერდი") && text.contains("1200.5") && text.contains("tamar@example.ge")
+    );
+    assert!(text.contains("'=cmd"));
+    let records = csv_records(&bytes);
+    assert_eq!(records.len(), 4, "{records:?}");
+    let seeds: Vec<_> = records
+        .iter()
+        .filter(|r| r[9].ends_with(SEED_DOMAIN))
+        .collect();
+    assert_eq!(seeds.len(), 2, "{records:?}");
+    for seed in &seeds {
+        // A seed looks like one of the real deals, with a seed client.
+        assert!(
+            seed[1] == "ვებგვერდი" || seed[1] == "'=cmd|' /C calc'!A0",
+            "{seed:?}"
+        );
+        assert!(seed[8].contains("+995322000"), "{seed:?}");
+    }
+    let ready = s.audit("export.ready");
+    let ev = ready.iter().find(|e| e.detail.contains(&id)).unwrap();
+    for x in [&d1, &d2, &tamar, &olga] {
+        assert!(
+            ev.object_ids.contains(x.as_str()),
+            "{x} in {}",
+            ev.object_ids
+        );
+    }
+    assert!(ev.detail.contains("\"object\":\"deals\""));
+
+    // The leaked deal list is traced to nino's export.
+    let boss = s.login_elevated("boss").await;
+    let (st, t) = boss
+        .post(
+            "/api/v1/exports/trace",
+            json!({"file_base64": base64::engine::general_purpose::STANDARD.encode(&bytes)}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{t}");
+    assert_eq!(t["hits"][0]["export"]["id"], id.as_str(), "{t}");
+    assert_eq!(t["hits"][0]["seeds_found"], 2);
+
+    // Invoices, filtered by status: only the issued one (and the seeds); JSON.
+    let (st, e) = export(
+        &nino,
+        json!({"object": "invoices", "format": "json", "filter": {"status": "sent"}}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{e}");
+    assert_eq!(e["row_count"], 1);
+    let iid = e["id"].as_str().unwrap();
+    let (_, bytes, _) = fetch(&nino, &format!("/api/v1/exports/{iid}/file")).await;
+    let rows: Value = serde_json::from_slice(&bytes).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let real: Vec<_> = rows.iter().filter(|r| r["id"] == sent.as_str()).collect();
+    assert_eq!(real.len(), 1);
+    assert_eq!(real[0]["total"], "118");
+    assert_eq!(real[0]["client"], "თამარ ლომიძე");
+    assert_eq!(real[0]["number"], "000001");
+    assert!(!rows.iter().any(|r| r["id"] == draft.as_str()));
+    assert!(rows.iter().all(|r| r.get("client_id").is_none()));
+
+    // Filters that do not apply are refused with the field; nothing is made.
+    let before = s.audit("export.ready").len();
+    for (object, filter, field) in [
+        ("deals", json!({"q": "x"}), "q"),
+        ("deals", json!({"tag": "vip"}), "tag"),
+        ("invoices", json!({"owner_id": "x"}), "owner_id"),
+    ] {
+        let (st, body) = export(
+            &nino,
+            json!({"object": object, "format": "csv", "filter": filter}),
+        )
+        .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["error"]["field"], field, "{body}");
+    }
+    assert_eq!(s.audit("export.ready").len(), before);
 }
 
 async fn many_clients(c: &Client, n: usize) {
