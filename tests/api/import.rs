@@ -73,7 +73,7 @@ fn team_of(s: &TestServer, id: &str) -> (Option<String>, Option<String>) {
     let mut conn = s.store.conn().unwrap();
     use holdfast::store::schema::clients;
     clients::table
-        .find(id)
+        .filter(clients::id.eq(id))
         .select((clients::owner_id, clients::team_id))
         .first(&mut *conn)
         .unwrap()
@@ -456,7 +456,7 @@ async fn duplicates_are_skipped_merged_or_created() {
     let ivan = lead.create_client(json!({"name": "Иван Петров"})).await;
     let file = "name,phone,email,company,address\n\
                 Nino B.,00995-599-123-456,nino.b@example.ge,New Co,Tbilisi\n\
-                IVAN  ПЕТРОВ,,ivan@example.ru,,\n\
+                ИВАН  ПЕТРОВ,,ivan@example.ru,,\n\
                 Fresh Person,,fresh@example.com,,\n\
                 Fresh P.,+995 599 77 77 77,FRESH@example.com,,Batumi\n";
     let upload_one = || async {
@@ -515,9 +515,16 @@ async fn duplicates_are_skipped_merged_or_created() {
         .post(&format!("/api/v1/imports/{id}/commit"), json!({}))
         .await;
     assert_eq!(st, StatusCode::OK, "{done}");
-    assert_eq!(done["merged"], json!([nino]));
-    // Row 3 created; the "fresh" person now exists (from the skip run), so rows
-    // 4 and 5 merge into it instead of creating.
+    // Row 2 merges into Nino; row 3 is created anyway; the "fresh" person exists
+    // now (from the skip run), so rows 4 and 5 merge into that card.
+    let merged: Vec<String> = done["merged"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(merged.len(), 2, "{done}");
+    assert_eq!(merged[0], nino);
     assert_eq!(done["created"].as_array().unwrap().len(), 1, "{done}");
     assert_eq!(count(&s, "clients"), before + 1);
     let (_, card) = lead.get(&format!("/api/v1/clients/{nino}")).await;
@@ -528,8 +535,18 @@ async fn duplicates_are_skipped_merged_or_created() {
         contacts_of(&s, &nino),
         vec!["+995599123456", "nino@example.ge", "nino.b@example.ge"]
     );
-    let fresh = done["merged"].as_array().unwrap().len();
-    assert_eq!(fresh, 1);
+    assert_eq!(
+        contacts_of(&s, &merged[1]),
+        vec!["+995599777777", "fresh@example.com"]
+    );
+    let (_, card) = lead.get(&format!("/api/v1/clients/{}", merged[1])).await;
+    assert_eq!(card["client"]["name"], "Fresh Person");
+    assert_eq!(card["client"]["address"], "Batumi");
+    // One event for the whole import, naming the created and merged cards.
+    let ev = &s.audit("client.import")[0];
+    let ids: Vec<String> = serde_json::from_str(&ev.object_ids).unwrap();
+    assert_eq!(ids.len(), 3);
+    assert!(ids.contains(&nino));
 
     // Create: every row becomes a new card (flagged as a possible duplicate).
     let v = upload_one().await;
