@@ -142,7 +142,7 @@ impl ParseError {
 /// A size limit for people: "10 MB", "16 KB".
 pub fn size_label(bytes: usize) -> String {
     const MB: usize = 1024 * 1024;
-    if bytes >= MB && bytes % MB == 0 {
+    if bytes >= MB && bytes.is_multiple_of(MB) {
         format!("{} MB", bytes / MB)
     } else if bytes >= MB {
         format!("{:.1} MB", bytes as f64 / MB as f64)
@@ -192,7 +192,7 @@ pub fn decode(bytes: &[u8]) -> Result<(Encoding, String), ParseError> {
 }
 
 fn utf16(bytes: &[u8], unit: fn([u8; 2]) -> u16) -> Result<String, ParseError> {
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return Err(ParseError::Utf16Truncated);
     }
     let units = bytes.chunks_exact(2).map(|c| unit([c[0], c[1]]));

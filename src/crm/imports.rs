@@ -886,13 +886,7 @@ fn plan(
     // Merges never overwrite: list what the card keeps.
     for (number, _, step) in &plan.steps {
         if let Step::Merge(id, rec) = step {
-            let current: Option<(
-                Option<String>,
-                String,
-                Option<String>,
-                Option<String>,
-                String,
-            )> = clients::table
+            let current: Option<CardFields> = clients::table
                 .filter(clients::id.eq(id))
                 .select((
                     clients::company,
@@ -927,6 +921,15 @@ fn plan(
     }
     Ok(plan)
 }
+
+/// company, status, source, address, kind of a card.
+type CardFields = (
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+);
 
 fn root(steps: &[(usize, Record, Step)], mut i: usize) -> usize {
     while let Step::Fold(t) = steps[i].2 {
