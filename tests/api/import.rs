@@ -606,9 +606,11 @@ async fn sales_are_refused_and_a_staged_import_is_its_uploaders_alone() {
             .iter()
             .any(|e| e.outcome == "denied" && e.actor_role.as_deref() == Some("sales"))
     );
-    // The page refuses too.
+    // The page refuses too, and the client list offers no import.
     let res = sales.raw(Method::GET, "/imports").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let list = sales.raw(Method::GET, "/clients").send().await.unwrap();
+    assert!(!list.text().await.unwrap().contains("id=\"import-clients\""));
 
     let lead = s.login("lead").await;
     let (st, v) = upload(&lead, "x.csv", b"name\nSecret Prospect\n".to_vec()).await;
@@ -676,6 +678,8 @@ async fn the_pages_preview_and_commit() {
     let s = server();
     s.add_user("lead", Role::Manager, Some("north"));
     let lead = s.login("lead").await;
+    let list = lead.raw(Method::GET, "/clients").send().await.unwrap();
+    assert!(list.text().await.unwrap().contains("href=\"/imports\""));
     let res = lead.raw(Method::GET, "/imports").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let csp = res
