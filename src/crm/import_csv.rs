@@ -24,7 +24,9 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_bytes: 10 * 1024 * 1024,
-            max_rows: 20_000,
+            // One commit is one transaction: about 1 ms a row on SQLite and 4 ms
+            // on PostgreSQL here, so 5,000 rows hold the write lock for seconds.
+            max_rows: 5_000,
             max_columns: 50,
             max_cell_chars: 5_000,
         }
