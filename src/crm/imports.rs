@@ -299,7 +299,7 @@ fn load(
     if row.uploaded_by != user {
         return Err(CrmError::OutOfScope);
     }
-    if row.expires_at <= ctx.env.now().naive_utc() && row.state == "staged" {
+    if row.expires_at <= ctx.env.now().naive_utc() {
         return Err(CrmError::NotFound);
     }
     Ok(row)

@@ -8,7 +8,7 @@ use holdfast::identity::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{Client, Options, TestServer};
+use crate::support::{Client, ManualClock, Options, TestServer};
 
 fn server() -> TestServer {
     TestServer::start_with(Options {
@@ -725,4 +725,32 @@ async fn the_pages_preview_and_commit() {
     let html = res.text().await.unwrap();
     assert!(html.contains("id=\"import-done\""), "{html}");
     assert_eq!(count(&s, "clients"), 1);
+}
+
+#[tokio::test]
+async fn a_staged_import_expires_and_is_deleted() {
+    let clock = ManualClock::new();
+    let s = TestServer::start_with(Options {
+        clock: Some(clock.clone()),
+        ..Options::default()
+    });
+    s.add_user("lead", Role::Manager, Some("north"));
+    let lead = s.login("lead").await;
+    let (st, v) = upload(&lead, "x.csv", b"name\nLate Lead\n".to_vec()).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    clock.advance(chrono::Duration::hours(25));
+    // Keep the session alive across the jump, as a returning user would.
+    let lead = s.login("lead").await;
+    let (st, _) = lead.get(&format!("/api/v1/imports/{id}")).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, _) = lead
+        .post(&format!("/api/v1/imports/{id}/commit"), json!({}))
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert_eq!(count(&s, "clients"), 0);
+    // The next upload clears expired ones: the old file is gone from the database.
+    let (st, _) = upload(&lead, "y.csv", b"name\nNew Lead\n".to_vec()).await;
+    assert_eq!(st, StatusCode::CREATED);
+    assert_eq!(count(&s, "batches"), 1);
 }
