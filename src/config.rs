@@ -50,6 +50,8 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     pub backup: BackupConfig,
     pub detection: DetectionConfig,
+    /// CSV import of clients (`[import]`).
+    pub import: ImportConfig,
 }
 
 impl Default for Config {
@@ -72,6 +74,7 @@ impl Default for Config {
             smtp: None,
             backup: BackupConfig::default(),
             detection: DetectionConfig::default(),
+            import: ImportConfig::default(),
         }
     }
 }
@@ -586,6 +589,7 @@ impl Config {
         self.exports.validate()?;
         self.validate_tasks()?;
         self.backup.validate()?;
+        self.import.validate()?;
         if let Some(region) = &self.crm.default_phone_region
             && region.parse::<phonenumber::country::Id>().is_err()
         {
@@ -1133,6 +1137,66 @@ impl Default for DetectionConfig {
             warning: vec!["notify".into()],
             high: vec!["notify".into(), "suspend_exports".into(), "step_up".into()],
             critical: vec!["notify".into(), "suspend_exports".into(), "lock".into()],
+        }
+    }
+}
+
+/// CSV import of clients (`[import]`): limits on an uploaded file, and how long
+/// a staged upload waits for its commit.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImportConfig {
+    /// Largest file accepted, in bytes; a larger upload gets 413.
+    pub max_bytes: usize,
+    /// Data rows one file may hold.
+    pub max_rows: usize,
+    /// Columns one file may have.
+    pub max_columns: usize,
+    /// Characters one cell may hold.
+    pub max_cell_chars: usize,
+    /// Hours a staged upload waits for its commit; then it is deleted.
+    pub staged_hours: i64,
+}
+
+impl Default for ImportConfig {
+    fn default() -> Self {
+        let l = crate::crm::import_csv::Limits::default();
+        ImportConfig {
+            max_bytes: l.max_bytes,
+            max_rows: l.max_rows,
+            max_columns: l.max_columns,
+            max_cell_chars: l.max_cell_chars,
+            staged_hours: 24,
+        }
+    }
+}
+
+impl ImportConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_bytes < 1024 || self.max_bytes > 512 * 1024 * 1024 {
+            return Err(ConfigError::Invalid(
+                "import.max_bytes must be between 1024 and 536870912".into(),
+            ));
+        }
+        if self.max_rows == 0 || self.max_columns == 0 || self.max_cell_chars == 0 {
+            return Err(ConfigError::Invalid(
+                "import.max_rows, max_columns and max_cell_chars must be positive".into(),
+            ));
+        }
+        if self.staged_hours <= 0 || self.staged_hours > 24 * 30 {
+            return Err(ConfigError::Invalid(
+                "import.staged_hours must be between 1 and 720".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn limits(&self) -> crate::crm::import_csv::Limits {
+        crate::crm::import_csv::Limits {
+            max_bytes: self.max_bytes,
+            max_rows: self.max_rows,
+            max_columns: self.max_columns,
+            max_cell_chars: self.max_cell_chars,
         }
     }
 }

@@ -192,3 +192,48 @@ document.addEventListener("DOMContentLoaded", function () {
     }
   });
 })();
+
+// CSV import: the chosen file goes up as it is (the raw body of the API's
+// upload, never re-encoded by a form), then the preview page opens.
+(function () {
+  "use strict";
+  var form = document.getElementById("import-upload");
+  if (!form) return;
+  var error = document.getElementById("import-error");
+  function show(message) {
+    error.textContent = message;
+    error.hidden = false;
+  }
+  form.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var input = document.getElementById("import-file");
+    var file = input.files && input.files[0];
+    if (!file) return;
+    var button = document.getElementById("import-submit");
+    button.disabled = true;
+    error.hidden = true;
+    fetch("/api/v1/imports?file_name=" + encodeURIComponent(file.name), {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {
+        "Content-Type": "application/octet-stream",
+        "X-CSRF-Token": form.getAttribute("data-csrf"),
+      },
+      body: file,
+    })
+      .then(function (res) {
+        return res.json().then(function (body) {
+          if (res.ok && body.id) {
+            window.location.href = "/imports/" + encodeURIComponent(body.id);
+            return;
+          }
+          show((body.error && body.error.message) || String(res.status));
+          button.disabled = false;
+        });
+      })
+      .catch(function (e) {
+        show(String(e));
+        button.disabled = false;
+      });
+  });
+})();

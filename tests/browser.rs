@@ -115,6 +115,7 @@ async fn scenario(server: &Server, b: &Session) -> anyhow::Result<()> {
     delete_and_restore(server, b, &id).await?;
     audit_pages(server, b, &id).await?;
     pipeline_drag(server, b, &id).await?;
+    import_csv(server, b).await?;
     csp_clean(b).await?;
     Ok(())
 }
@@ -946,6 +947,50 @@ async fn pipeline_drag(server: &Server, b: &Session, client_id: &str) -> anyhow:
     ensure!(
         b.exists(".pipeline-col[data-stage='ხელშეკრულება']").await?,
         "the new stage is a column"
+    );
+    Ok(())
+}
+
+/// The owner imports a CSV file through the page: `app.js` sends the file as it
+/// is (UTF-16 with a byte order mark, semicolons), the preview shows the names
+/// exactly as written, and the commit creates the cards.
+async fn import_csv(server: &Server, b: &Session) -> anyhow::Result<()> {
+    b.goto(&server.url("/clients")).await?;
+    let link = b.wait_for("#import-clients").await?;
+    b.click_and_wait(&link).await?;
+    b.wait_for("#import-upload").await?;
+    let text = "Имя;Телефон\nGiorgi „Gio“ Maisuradze;+995 599 10 20 30\nفاطمة الزهراء;\n";
+    let mut bytes = vec![0xFF, 0xFE];
+    for u in text.encode_utf16() {
+        bytes.extend(u.to_le_bytes());
+    }
+    let path = std::env::temp_dir().join(format!("holdfast-import-{}.csv", std::process::id()));
+    std::fs::write(&path, &bytes)?;
+    let input = b.find("#import-file").await?;
+    b.type_into(&input, path.to_str().context("temp path")?)
+        .await?;
+    let submit = b.find("#import-submit").await?;
+    b.click(&submit).await?;
+    b.wait_for("#import-settings").await?;
+    let detected = b.text_content("#import-detected").await?;
+    ensure!(detected.contains("utf-16le"), "detected: {detected}");
+    let cells = column(b, "#import-preview tbody td").await?;
+    ensure!(
+        cells.iter().any(|c| c == "فاطمة الزهراء")
+            && cells.iter().any(|c| c == "Giorgi „Gio“ Maisuradze"),
+        "preview cells: {cells:?}"
+    );
+    let commit = b.find("#import-commit").await?;
+    b.click_and_wait(&commit).await?;
+    b.wait_for("#import-done").await?;
+    let _ = std::fs::remove_file(&path);
+    b.goto(&server.url("/clients?q=%D9%81%D8%A7%D8%B7%D9%85%D8%A9"))
+        .await?;
+    b.wait_for("#client-list").await?;
+    let names = column(b, "td.name a").await?;
+    ensure!(
+        names.iter().any(|n| n == "فاطمة الزهراء"),
+        "the imported client is found: {names:?}"
     );
     Ok(())
 }

@@ -1056,3 +1056,6 @@ pub use gate_detect::{DetectRules, UsageLine};
 #[path = "gate_depart.rs"]
 mod gate_depart;
 pub use gate_depart::{DepartOutcome, Departure, DepartureReport};
+// CSV import of clients: staged uploads, preview, all-or-nothing commit.
+#[path = "gate_import.rs"]
+mod gate_import;

@@ -76,6 +76,8 @@ pub enum Action {
     Reveal,
     /// Departure mode: mark a user as leaving, hand their book on.
     Depart,
+    /// CSV import of clients (creates and merges cards in one transaction).
+    Import,
 }
 
 impl Action {
@@ -94,6 +96,7 @@ impl Action {
             Action::Reassign => "reassign",
             Action::Reveal => "reveal",
             Action::Depart => "depart",
+            Action::Import => "import",
         }
     }
 }

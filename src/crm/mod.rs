@@ -67,3 +67,6 @@ pub mod reassign;
 pub mod invoice_math;
 pub mod invoices;
 pub mod projects;
+// CSV import of clients: the file reader (pure) and the staged, checked commit.
+pub mod import_csv;
+pub mod imports;

@@ -622,3 +622,29 @@ diesel::table! {
         snapshot_at -> Timestamp,
     }
 }
+
+// CSV imports: staged uploads, visible to their uploader until they expire.
+diesel::table! {
+    import_batches (id) {
+        id -> Text,
+        uploaded_by -> Text,
+        uploaded_at -> Timestamp,
+        expires_at -> Timestamp,
+        file_name -> Text,
+        file_sha256 -> Text,
+        file_bytes -> BigInt,
+        encoding -> Text,
+        delimiter -> Text,
+        headers -> Text,
+        staged_rows -> Text,
+        row_count -> Integer,
+        mapping -> Text,
+        policy -> Text,
+        decisions -> Text,
+        state -> Text,
+        committed_at -> Nullable<Timestamp>,
+        result -> Nullable<Text>,
+    }
+}
+diesel::joinable!(import_batches -> users (uploaded_by));
+diesel::allow_tables_to_appear_in_same_query!(import_batches, users);

@@ -38,6 +38,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("the request body is larger than {0} bytes")]
     TooLarge(usize),
+    /// An upload over its own limit, with a message that says what to do.
+    #[error("{0}")]
+    TooLargeFile(Msg),
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{0}")]
@@ -81,7 +84,7 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::Invalid { .. } => "invalid",
             ApiError::BadRequest(_) => "bad_request",
-            ApiError::TooLarge(_) => "too_large",
+            ApiError::TooLarge(_) | ApiError::TooLargeFile(_) => "too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Conflict(_) => "conflict",
             ApiError::Throttled => "throttled",
@@ -105,6 +108,7 @@ impl ApiError {
             (
                 ApiError::Invalid { msg, .. }
                 | ApiError::NotAllowed(msg)
+                | ApiError::TooLargeFile(msg)
                 | ApiError::KeyRejected(_, msg),
                 Some(t),
             ) => t.msg(msg),
@@ -147,7 +151,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooLarge(_) | ApiError::TooLargeFile(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Throttled => StatusCode::TOO_MANY_REQUESTS,

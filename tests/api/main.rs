@@ -18,6 +18,7 @@ mod clients;
 mod deals;
 mod detection;
 mod exports;
+mod import;
 mod intake;
 mod keys;
 mod scope_property;

@@ -225,6 +225,8 @@ struct ListPage {
     first_href: Option<String>,
     error: Option<String>,
     notice: Option<String>,
+    /// Team leads and owners import clients from CSV.
+    can_import: bool,
 }
 
 /// `/clients` with the filters (not the cursor) of the current view.
@@ -344,6 +346,9 @@ async fn list(
     render(
         status,
         &ListPage {
+            can_import: state
+                .gate
+                .can(&authed.actor, Object::Client, Action::Import),
             c: chrome(&state, t, &authed),
             q: p.q.clone(),
             tag: p.tag.clone(),

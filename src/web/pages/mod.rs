@@ -17,6 +17,8 @@ pub mod invoices;
 pub mod projects;
 // The one-click reveal of masked contacts.
 pub mod reveal;
+// CSV import of clients.
+pub mod imports;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -41,7 +43,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(admin_backups::configure)
         .configure(invoices::configure)
         .configure(projects::configure)
-        .configure(reveal::configure);
+        .configure(reveal::configure)
+        .configure(imports::configure);
 }
 
 const APP_CSS: &str = include_str!("../../../static/app.css");
