@@ -297,6 +297,78 @@ impl Gate {
     }
 }
 
+/// A person departure mode applies to, as the owner's departures page lists them.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeparturePerson {
+    pub user_id: String,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub team: Option<String>,
+    pub disabled: bool,
+    pub leaving_since: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Gate {
+    /// The sales staff and team leads, with who is marked as leaving (owners,
+    /// as for marking; the read is audited as `user.list`).
+    pub async fn departure_people(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+    ) -> Result<Vec<DeparturePerson>, GateError> {
+        self.admitted(
+            actor,
+            meta,
+            Object::Users,
+            Action::Depart,
+            "user.list",
+            "user",
+            vec![],
+        )
+        .await?;
+        let people = self
+            .store
+            .run(move |conn| -> Result<Vec<DeparturePerson>, GateError> {
+                let all = identity_users::list(conn).map_err(|e| match e {
+                    crate::identity::IdentityError::Store(s) => GateError::Store(s),
+                    other => GateError::Internal(other.to_string()),
+                })?;
+                let leaving: Vec<(String, chrono::NaiveDateTime)> = user_restrictions::table
+                    .filter(user_restrictions::kind.eq("leaving"))
+                    .select((user_restrictions::user_id, user_restrictions::since))
+                    .load(conn)
+                    .map_err(StoreError::from)?;
+                Ok(all
+                    .into_iter()
+                    .filter(|u| matches!(u.role, Role::Sales | Role::Manager))
+                    .map(|u| DeparturePerson {
+                        leaving_since: leaving
+                            .iter()
+                            .find(|(id, _)| *id == u.id)
+                            .map(|(_, t)| t.and_utc()),
+                        user_id: u.id,
+                        username: u.username,
+                        display_name: u.display_name,
+                        role: u.role,
+                        team: u.team,
+                        disabled: u.disabled,
+                    })
+                    .collect())
+            })
+            .await?;
+        let ev = Event::new("user.list", Outcome::Ok)
+            .by(who_of(actor))
+            .on("user", people.iter().map(|p| p.user_id.clone()))
+            .detail(json!({ "view": "departures" }));
+        self.audit
+            .record(meta, &ev)
+            .await
+            .map_err(GateError::AuditUnavailable)?;
+        Ok(people)
+    }
+}
+
 fn report(
     conn: &mut DbConn,
     user: &identity_users::User,

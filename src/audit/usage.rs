@@ -66,7 +66,9 @@ pub fn count(conn: &mut DbConn, rows: &[NewAuditRow]) -> Result<(), StoreError> 
                     window(conn, user, "cards_10min", &ten_minute_key(row.at), row.seq)?;
                 }
             }
-            "client.list" | "deal.list" | "task.list" if !within_one_record(&row.detail) => {
+            // A list inside one record (the Gate says so when it records it)
+            // is part of reading that record, which is counted as a view.
+            "client.list" | "deal.list" | "task.list" if !row.one_record => {
                 bump(
                     conn,
                     user,
@@ -91,18 +93,6 @@ pub fn count(conn: &mut DbConn, rows: &[NewAuditRow]) -> Result<(), StoreError> 
         }
     }
     Ok(())
-}
-
-/// A list of one client's (or one deal's) deals and tasks, as the client card
-/// shows them: reading the card is counted as a view already, and counting its
-/// lists as pages made a person who reopened their own card a few times look
-/// like someone walking the whole list.
-fn within_one_record(detail: &str) -> bool {
-    serde_json::from_str::<serde_json::Value>(detail).is_ok_and(|d| {
-        ["client_id", "deal_id"]
-            .iter()
-            .any(|k| d.get(k).is_some_and(|v| !v.is_null()))
-    })
 }
 
 /// Adds `by` to one counter, remembering the last event counted.

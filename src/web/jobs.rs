@@ -54,6 +54,7 @@ pub async fn start(state: &web::Data<AppState>) -> Result<JobScheduler, ServeErr
     scheduler.add(sweep).await.map_err(setup("keys.sweep"))?;
     super::work_jobs::add(&scheduler, state).await?;
     super::backup_jobs::add(&scheduler, state).await?;
+    super::notify_jobs::add(&scheduler, state).await?;
     scheduler.start().await.map_err(setup("scheduler"))?;
     Ok(scheduler)
 }

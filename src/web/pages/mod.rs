@@ -15,6 +15,8 @@ pub mod pipeline;
 pub mod invoices;
 // The one-click reveal of masked contacts.
 pub mod reveal;
+// Departure mode for owners: leaving users, their reports, the hand-over.
+pub mod departures;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -38,7 +40,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(my_day::configure)
         .configure(admin_backups::configure)
         .configure(invoices::configure)
-        .configure(reveal::configure);
+        .configure(reveal::configure)
+        .configure(departures::configure);
 }
 
 const APP_CSS: &str = include_str!("../../../static/app.css");
