@@ -1110,6 +1110,9 @@ pub struct DetectionConfig {
     pub warning: Vec<String>,
     pub high: Vec<String>,
     pub critical: Vec<String>,
+    /// When old counters are pruned (six-field cron, UTC; once across nodes):
+    /// daily counters older than max(baseline_days, 90) + 7 days go. Empty: never.
+    pub prune_schedule: String,
 }
 
 #[derive(Debug, Deserialize, Clone, Default)]
@@ -1143,6 +1146,7 @@ impl Default for DetectionConfig {
             warning: vec!["notify".into()],
             high: vec!["notify".into(), "suspend_exports".into(), "step_up".into()],
             critical: vec!["notify".into(), "suspend_exports".into(), "lock".into()],
+            prune_schedule: "0 41 3 * * *".into(),
         }
     }
 }

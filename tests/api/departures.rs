@@ -121,7 +121,7 @@ async fn an_owner_marks_reads_and_hands_over_a_leaver_from_the_pages() {
     );
     assert!(html.contains("detect.after_leaving"), "{html}");
     // The colleague's card they opened is named, outside their book.
-    assert!(html.contains(&format!("id=\"outside-book\"")), "{html}");
+    assert!(html.contains("id=\"outside-book\""), "{html}");
     assert!(html.contains(&ninos), "{html}");
     for name in ["Ана Петрова", "ლევან გელაშვილი", "Əli Məmmədov"]
     {

@@ -794,3 +794,74 @@ async fn after_an_acknowledged_alert_a_walk_that_goes_on_trips_again() {
             .any(|e| e.object_ids.contains(&again.id))
     );
 }
+
+#[tokio::test]
+async fn old_counters_are_pruned_once_across_nodes_and_the_baseline_stays() {
+    use holdfast::audit::usage;
+    let clock = monday_morning();
+    let s = server_at(&clock);
+    let uid = s.add_user("counted", Role::Sales, Some("north"));
+    let now = s.env.now();
+    let day = |ago: i64| usage::day_key((now - chrono::Duration::days(ago)).naive_utc());
+    {
+        let mut conn = s.store.conn().unwrap();
+        for ago in [0, 3, 13, 96, 98, 400] {
+            usage::bump(&mut conn, &uid, "views", &day(ago), 5, 1).unwrap();
+            usage::insert_new(
+                &mut conn,
+                "INSERT INTO usage_seen (user_id, day, client_id) VALUES ({1}, {2}, {3}) ON CONFLICT DO NOTHING",
+                [uid.as_str(), &day(ago), "c1"],
+            )
+            .unwrap();
+        }
+        // A window long gone, the current one, and a streak.
+        let old = now - chrono::Duration::hours(2);
+        usage::bump(
+            &mut conn,
+            &uid,
+            "list_pages_min",
+            &usage::minute_key(old.naive_utc()),
+            3,
+            1,
+        )
+        .unwrap();
+        usage::bump(
+            &mut conn,
+            &uid,
+            "cards_10min",
+            &usage::ten_minute_key(old.naive_utc()),
+            3,
+            1,
+        )
+        .unwrap();
+        usage::bump(
+            &mut conn,
+            &uid,
+            "cards_10min",
+            &usage::ten_minute_key(now.naive_utc()),
+            2,
+            1,
+        )
+        .unwrap();
+        usage::bump(&mut conn, &uid, "denied_run", usage::STREAK, 2, 1).unwrap();
+    }
+    let baseline_days = s.config.detection.baseline_days;
+    let mut conn = s.store.conn().unwrap();
+    let first = usage::prune_once(&mut conn, now, "node-a", baseline_days).unwrap();
+    let second = usage::prune_once(&mut conn, now, "node-b", baseline_days).unwrap();
+    assert_eq!(
+        first,
+        Some(usage::Pruned { counts: 4, seen: 2 }),
+        "kept: 97 days (90 + 7); gone: the days 98 and 400 back, and both old windows"
+    );
+    assert_eq!(
+        second, None,
+        "the other node's firing of the same day does nothing"
+    );
+    drop(conn);
+    let left: Vec<(String, i64)> = counters_of(&s, &uid);
+    assert_eq!(left.iter().filter(|(m, _)| m == "views").count(), 4);
+    assert!(left.iter().any(|(m, n)| m == "cards_10min" && *n == 2));
+    assert!(!left.iter().any(|(m, _)| m == "list_pages_min"));
+    assert!(left.iter().any(|(m, _)| m == "denied_run"));
+}
