@@ -422,3 +422,5 @@ departure-reason = Reason
 departure-confirm = I mean it: hand over the clients and disable the account
 departure-depart-button = Hand over and disable
 control-departures = Departures: people leaving, their reports and hand-over
+departure-per-client = Or client by client
+departure-as-above = the colleague chosen above

@@ -211,6 +211,22 @@ impl Gate {
         to_owner: &str,
         reason: &str,
     ) -> Result<DepartOutcome, GateError> {
+        self.depart_split(actor, meta, user_id, to_owner, &BTreeMap::new(), reason)
+            .await
+    }
+
+    /// `depart`, with some clients going to other colleagues than `to_owner`
+    /// (`assign`: client id → new owner; each must be in the user's book).
+    /// One reassignment per new owner, each audited with the reason.
+    pub async fn depart_split(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+        user_id: &str,
+        to_owner: &str,
+        assign: &BTreeMap<String, String>,
+        reason: &str,
+    ) -> Result<DepartOutcome, GateError> {
         self.admitted(
             actor,
             meta,
@@ -237,26 +253,55 @@ impl Gate {
                     .map_err(StoreError::from)?)
             })
             .await?;
-        let mut moved = 0;
-        for chunk in owned.chunks(1000) {
-            let out = self
-                .reassign(
+        if let Some(stray) = assign.keys().find(|id| !owned.contains(id)) {
+            let err = GateError::Invalid {
+                field: "assign".into(),
+                msg: crate::i18n::Msg::new("invalid-departure-assign").arg("client", stray),
+            };
+            return Err(self
+                .refused(
                     actor,
                     meta,
-                    ReassignRequest {
-                        client_ids: chunk.to_vec(),
-                        to_owner: to_owner.to_string(),
-                        reason: reason.to_string(),
-                    },
+                    "user.depart",
+                    "user",
+                    vec![user_id.into()],
+                    json!({ "reason": "a client outside the book", "client": stray }),
+                    err,
                 )
-                .await?;
-            if out.state != "done" {
-                return Err(GateError::Conflict(
-                    "the reassignment waits for an approval; the account stays".into(),
-                ));
-            }
-            moved += out.moved.len();
+                .await);
         }
+        let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for id in owned {
+            let to = assign
+                .get(&id)
+                .filter(|t| !t.trim().is_empty())
+                .cloned()
+                .unwrap_or_else(|| to_owner.to_string());
+            groups.entry(to).or_default().push(id);
+        }
+        let mut moved = 0;
+        for (to, ids) in &groups {
+            for chunk in ids.chunks(1000) {
+                let out = self
+                    .reassign(
+                        actor,
+                        meta,
+                        ReassignRequest {
+                            client_ids: chunk.to_vec(),
+                            to_owner: to.clone(),
+                            reason: reason.to_string(),
+                        },
+                    )
+                    .await?;
+                if out.state != "done" {
+                    return Err(GateError::Conflict(
+                        "the reassignment waits for an approval; the account stays".into(),
+                    ));
+                }
+                moved += out.moved.len();
+            }
+        }
+        let recipients: Vec<String> = groups.keys().cloned().collect();
         let (env, meta2, who, uid, to) = (
             self.env.clone(),
             meta.clone(),
@@ -281,7 +326,10 @@ impl Gate {
                     let ev = Event::new("user.depart", Outcome::Ok)
                         .by(who)
                         .on("user", [uid.clone()])
-                        .detail(json!({ "moved": moved, "to_owner": to, "disabled": true }));
+                        .detail(json!({
+                            "moved": moved, "to_owner": to, "recipients": recipients,
+                            "disabled": true,
+                        }));
                     record_seq(conn, &env, &meta2, &ev)?;
                     Ok(())
                 })

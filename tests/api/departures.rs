@@ -42,6 +42,7 @@ async fn an_owner_marks_reads_and_hands_over_a_leaver_from_the_pages() {
     });
     let lead_id = s.add_user("lead", Role::Manager, Some("north"));
     let nino_id = s.add_user("nino", Role::Sales, Some("north"));
+    let gio_id = s.add_user("gio", Role::Sales, Some("north"));
     s.add_user("boss", Role::Owner, None);
     let lead = s.login("lead").await;
     let nino = s.login("nino").await;
@@ -175,14 +176,38 @@ async fn an_owner_marks_reads_and_hands_over_a_leaver_from_the_pages() {
     let (st, _) = lead.get("/api/v1/clients").await;
     assert_eq!(st, StatusCode::OK, "still there");
 
-    // With a fresh proof: handed over, disabled, signed out.
+    // With a fresh proof. A colleague's client slipped into the hand-over is
+    // refused, audited, and nothing moves.
     let (st, body) = boss.prove().await;
     assert_eq!(st, StatusCode::OK, "{body}");
+    let stray = format!("to.{ninos}");
+    let (st, html) = form(
+        &boss,
+        &path,
+        &[
+            ("to_owner", &gio_id),
+            (&stray, &gio_id),
+            ("reason", "leaves Friday"),
+            ("confirm", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    assert!(
+        s.audit("user.depart")
+            .iter()
+            .any(|e| e.outcome == "denied" && e.detail.contains("outside the book"))
+    );
+    let (st, _) = lead.get("/api/v1/clients").await;
+    assert_eq!(st, StatusCode::OK, "still there");
+    // Handed over (one client to Gio, the rest to Nino), disabled, signed out.
+    let to_gio = format!("to.{}", book[1]);
     let (st, html) = form(
         &boss,
         &path,
         &[
             ("to_owner", &nino_id),
+            (&to_gio, &gio_id),
             ("reason", "leaves Friday"),
             ("confirm", "yes"),
         ],
@@ -194,7 +219,11 @@ async fn an_owner_marks_reads_and_hands_over_a_leaver_from_the_pages() {
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     let nino = s.login("nino").await;
     let (_, mine) = nino.get("/api/v1/clients").await;
-    assert_eq!(mine["items"].as_array().unwrap().len(), 4);
+    assert_eq!(mine["items"].as_array().unwrap().len(), 3);
+    let gio = s.login("gio").await;
+    let (_, his) = gio.get("/api/v1/clients").await;
+    assert_eq!(his["items"].as_array().unwrap().len(), 1);
+    assert_eq!(his["items"][0]["id"], book[1].as_str());
     let departs: Vec<_> = s
         .audit("user.depart")
         .into_iter()
@@ -211,13 +240,9 @@ async fn an_owner_marks_reads_and_hands_over_a_leaver_from_the_pages() {
         .into_iter()
         .filter(|e| e.outcome == "ok")
         .collect();
-    assert_eq!(moved.len(), 1);
-    assert!(
-        moved[0].detail.contains("leaves Friday"),
-        "{}",
-        moved[0].detail
-    );
+    assert_eq!(moved.len(), 2, "one reassignment per colleague");
+    assert!(moved.iter().all(|m| m.detail.contains("leaves Friday")));
     for id in &book {
-        assert!(moved[0].object_ids.contains(id));
+        assert!(moved.iter().any(|m| m.object_ids.contains(id)));
     }
 }

@@ -288,35 +288,47 @@ async fn mark_leaving(
     )))
 }
 
-#[derive(Deserialize)]
-struct DepartForm {
-    #[allow(dead_code)]
-    csrf: String,
-    #[serde(default)]
-    to_owner: String,
-    #[serde(default)]
-    reason: String,
-    #[serde(default)]
-    confirm: Option<String>,
-}
-
+/// The hand-over form: `to_owner`, `reason`, `confirm`, and per client of the
+/// book an optional `to.<client id>` naming someone else to take it.
 async fn depart(
     state: web::Data<AppState>,
     authed: Authed,
     meta: Meta,
     id: web::Path<String>,
-    form: web::Form<DepartForm>,
+    form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
-    confirmed(&form.confirm)?;
-    if form.to_owner.trim().is_empty() {
+    let fields = form.into_inner();
+    let get = |k: &str| {
+        fields
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    confirmed(&get("confirm"))?;
+    let to_owner = get("to_owner").unwrap_or_default();
+    if to_owner.trim().is_empty() {
         return Err(ApiError::Invalid {
             field: Some("to_owner".into()),
             msg: Msg::new("invalid-empty"),
         });
     }
+    let assign: BTreeMap<String, String> = fields
+        .iter()
+        .filter_map(|(k, v)| {
+            let client = k.strip_prefix("to.")?;
+            (!v.trim().is_empty()).then(|| (client.to_string(), v.clone()))
+        })
+        .collect();
     state
         .gate
-        .depart(&authed.actor, &meta.0, &id, &form.to_owner, &form.reason)
+        .depart_split(
+            &authed.actor,
+            &meta.0,
+            &id,
+            &to_owner,
+            &assign,
+            &get("reason").unwrap_or_default(),
+        )
         .await?;
     Ok(see_other("/control/departures"))
 }
