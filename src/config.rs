@@ -1103,7 +1103,8 @@ pub struct DetectionConfig {
     pub work_start: String,
     pub work_end: String,
     pub work_days: Vec<u32>,
-    /// Per team (by team id): its own hours and time zone.
+    /// Per team (by team id, or by team name as `holdfast user list` shows it;
+    /// the id wins when both are given): its own hours and time zone.
     pub teams: std::collections::BTreeMap<String, TeamHours>,
     /// What each severity does: any of "notify", "step_up", "suspend_exports",
     /// "lock". Owners are always told in-app; e-mail when [smtp] is set.

@@ -210,6 +210,33 @@ fn median(mut v: Vec<i64>) -> f64 {
     }
 }
 
+/// The `[detection.teams]` key of the actor's team: its id, or its name when
+/// the configuration names teams (what `holdfast user list` shows). The id wins
+/// when both are there; no lookup when no team is configured.
+fn team_key(
+    conn: &mut DbConn,
+    rules_cfg: &DetectRules,
+    team_id: Option<&str>,
+) -> Result<Option<String>, StoreError> {
+    use crate::store::schema::teams;
+    let Some(id) = team_id else {
+        return Ok(None);
+    };
+    let configured = &rules_cfg.cfg.teams;
+    if configured.is_empty() || configured.contains_key(id) {
+        return Ok(Some(id.to_string()));
+    }
+    let name: Option<String> = teams::table
+        .find(id)
+        .select(teams::name)
+        .first(conn)
+        .optional()?;
+    Ok(match name {
+        Some(n) if configured.contains_key(&n) => Some(n),
+        _ => Some(id.to_string()),
+    })
+}
+
 fn is_leaving(conn: &mut DbConn, user: &str) -> Result<bool, StoreError> {
     let n: i64 = user_restrictions::table
         .filter(user_restrictions::user_id.eq(user))
@@ -264,7 +291,8 @@ fn may_trip(
     actor: &Actor,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<bool, StoreError> {
-    if rules_cfg.off_hours(actor.team_id.as_deref(), now) || is_leaving(conn, &actor.user_id)? {
+    let team = team_key(conn, rules_cfg, actor.team_id.as_deref())?;
+    if rules_cfg.off_hours(team.as_deref(), now) || is_leaving(conn, &actor.user_id)? {
         return Ok(true);
     }
     let current = current_counts(conn, &actor.user_id, now)?;
@@ -284,7 +312,8 @@ fn evaluate(
 ) -> Result<(), Fail> {
     let now = env.now();
     let today = usage::day_key(now.naive_utc());
-    if rules_cfg.off_hours(actor.team_id.as_deref(), now) {
+    let team = team_key(conn, rules_cfg, actor.team_id.as_deref())?;
+    if rules_cfg.off_hours(team.as_deref(), now) {
         let (seq, _) = crate::audit::chain::head(conn)?;
         usage::bump(conn, &actor.user_id, "off_hours", &today, 1, seq)?;
     }

@@ -865,3 +865,51 @@ async fn old_counters_are_pruned_once_across_nodes_and_the_baseline_stays() {
     assert!(!left.iter().any(|(m, _)| m == "list_pages_min"));
     assert!(left.iter().any(|(m, _)| m == "denied_run"));
 }
+
+#[tokio::test]
+async fn a_teams_own_working_hours_apply_to_its_people_by_team_name() {
+    let clock = monday_morning();
+    let s = TestServer::start_with(Options {
+        clock: Some(clock.clone()),
+        tweak: Some(|c| {
+            // North starts at ten (09:00 is early for them); by name.
+            c.detection.teams.insert(
+                "north".into(),
+                holdfast::config::TeamHours {
+                    work_start: Some("10:00".into()),
+                    ..Default::default()
+                },
+            );
+            c.detection.off_hours_events = 3;
+        }),
+        ..Options::default()
+    });
+    let early = s.add_user("early", Role::Sales, Some("north"));
+    let usual = s.add_user("usual", Role::Sales, Some("south"));
+    for who in ["early", "usual"] {
+        let c = s.login(who).await;
+        let id = c.create_client(json!({"name": "Ნანა"})).await;
+        for _ in 0..5 {
+            let (st, _) = c.get(&format!("/api/v1/clients/{id}")).await;
+            assert_eq!(st, StatusCode::OK);
+        }
+    }
+    let alerts = alerts_of(&s, "detect.off_hours", &early);
+    assert_eq!(alerts.len(), 1, "north works from ten");
+    assert_eq!(alerts[0].severity, holdfast::alerts::Severity::Warning);
+    assert!(alerts_of(&s, "detect.off_hours", &usual).is_empty());
+    // An hour later North is at work: its counter stops growing.
+    let n = |s: &TestServer| -> i64 {
+        counters_of(s, &early)
+            .iter()
+            .filter(|(m, _)| m == "off_hours")
+            .map(|(_, n)| *n)
+            .sum()
+    };
+    let before = n(&s);
+    clock.advance(chrono::Duration::hours(1));
+    let c = s.login("early").await;
+    let (st, _) = c.get("/api/v1/clients").await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(n(&s), before);
+}
