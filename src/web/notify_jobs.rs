@@ -170,6 +170,7 @@ impl NotifyJob {
                             attempts = attempts + 1, error = %error,
                             "alert notice given up"
                         );
+                        self.gave_up(&d, attempts + 1, &error).await?;
                     } else {
                         tracing::warn!(
                             delivery = %d.id, alert = %d.alert.id, channel = %d.channel,
@@ -181,6 +182,34 @@ impl NotifyJob {
             }
         }
         Ok(outcome)
+    }
+
+    /// A notice that was given up is an alert for the admins (who run the mail
+    /// server and the receivers), one open alert per destination and day.
+    async fn gave_up(&self, d: &Due, attempts: i32, error: &str) -> Result<(), NotifyError> {
+        use crate::alerts::{self, Audience, NewAlert, Severity};
+        let env = self.env.clone();
+        let day = env.now().format("%Y-%m-%d").to_string();
+        let alert = NewAlert {
+            kind: "notify.failed".into(),
+            severity: Severity::Warning,
+            audience: Audience::Admins,
+            subject_user: None,
+            summary: format!(
+                "A {} notice to {} was given up after {attempts} attempts: {error}",
+                d.channel, d.target
+            ),
+            detail: json!({
+                "delivery": d.id, "alert": d.alert.id, "channel": d.channel,
+                "target": d.target, "attempts": attempts, "error": error,
+            }),
+            evidence: d.alert.evidence.clone(),
+            dedupe_key: Some(format!("notify-failed:{}:{}:{day}", d.channel, d.target)),
+        };
+        self.store
+            .run(move |conn| alerts::raise(conn, &env, &alert).map(|_| ()))
+            .await
+            .map_err(|e| NotifyError::Run(e.to_string()))
     }
 
     fn payload(&self, d: &Due) -> serde_json::Value {

@@ -277,9 +277,24 @@ async fn owners_are_told_by_email_and_signed_webhook_with_bounded_retries() {
         header(&first, "x-holdfast-delivery"),
         "a retry carries the same delivery id"
     );
+    // The given-up notice is not tried again; what goes out now is the admins'
+    // alert about it (a warning: webhooks only, the admin has no address).
     clock.advance(Duration::hours(2));
     let out = job.run_once().await.unwrap();
-    assert_eq!((out.sent, out.failed), (0, 0), "given up is given up");
+    assert_eq!((out.queued, out.sent, out.failed), (2, 1, 1));
+    let third = hooks.recv().await.unwrap();
+    assert!(signed_by(&third, SECRET));
+    let body: Value = serde_json::from_slice(&third.1).unwrap();
+    assert_eq!(body["alert"]["kind"], "notify.failed");
+    assert_eq!(body["alert"]["audience"], "admins");
+    // Its own failure to the dead URL ends there: the open alert for that
+    // destination is not raised again, so nothing loops.
+    clock.advance(Duration::minutes(1));
+    let out = job.run_once().await.unwrap();
+    assert_eq!((out.sent, out.failed, out.gave_up), (0, 1, 1));
+    clock.advance(Duration::hours(2));
+    let out = job.run_once().await.unwrap();
+    assert_eq!((out.queued, out.sent, out.failed), (0, 0, 0));
     assert!(mail.try_recv().is_err(), "the e-mail went once");
     let states = {
         let mut conn = s.store.conn().unwrap();
@@ -289,6 +304,17 @@ async fn owners_are_told_by_email_and_signed_webhook_with_bounded_retries() {
     let gone = states.iter().find(|d| d.target.contains("/gone")).unwrap();
     assert!(gone.gave_up_at.is_some() && gone.attempts == 2);
     assert!(gone.last_error.is_some());
+    // The admins are told that a notice was lost, once.
+    let lost: Vec<_> = {
+        let mut conn = s.store.conn().unwrap();
+        holdfast::alerts::list(&mut conn, holdfast::alerts::Audience::Admins, true, 10)
+            .unwrap()
+            .into_iter()
+            .filter(|a| a.kind == "notify.failed")
+            .collect()
+    };
+    assert_eq!(lost.len(), 1);
+    assert!(lost[0].summary.contains("/gone"), "{}", lost[0].summary);
     assert!(
         states
             .iter()
