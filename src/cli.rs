@@ -93,6 +93,9 @@ pub enum UserCommand {
         team: Option<String>,
         #[arg(long)]
         display_name: Option<String>,
+        /// The address security notices (alerts) are e-mailed to.
+        #[arg(long)]
+        email: Option<String>,
         /// Read the password from standard input (one line).
         #[arg(long)]
         password_stdin: bool,
@@ -291,9 +294,12 @@ fn user_command(config: &Config, env: &Env, command: UserCommand) -> anyhow::Res
             role,
             team,
             display_name,
+            email,
             password_stdin,
         } => {
             let role: Role = role.parse()?;
+            // Checked before the account exists, so a bad address adds nothing.
+            let email = email.as_deref().map(users::valid_email).transpose()?;
             let password = if password_stdin {
                 Some(read_password_stdin()?)
             } else {
@@ -310,12 +316,15 @@ fn user_command(config: &Config, env: &Env, command: UserCommand) -> anyhow::Res
                     password,
                 },
             )?;
+            if let Some(e) = &email {
+                users::set_email(&mut conn, env, &user.id, Some(e))?;
+            }
             audit_cli(
                 &mut conn,
                 env,
                 "user.add",
                 &user.id,
-                serde_json::json!({ "role": user.role, "team": user.team }),
+                serde_json::json!({ "role": user.role, "team": user.team, "email_set": email.is_some() }),
             )?;
             println!(
                 "added {} ({}){}",

@@ -25,7 +25,12 @@ pub enum ConfigError {
 }
 
 /// The keys whose values are secrets, as environment names after `HOLDFAST_`.
-const SECRET_KEYS: &[&str] = &["DATABASE__URL", "INTAKE__CALL_SECRET", "SMTP__PASSWORD"];
+const SECRET_KEYS: &[&str] = &[
+    "DATABASE__URL",
+    "INTAKE__CALL_SECRET",
+    "SMTP__PASSWORD",
+    "NOTIFY__WEBHOOK_SECRET",
+];
 
 #[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields, default)]
@@ -50,6 +55,8 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     pub backup: BackupConfig,
     pub detection: DetectionConfig,
+    /// Alert notices by e-mail and webhook, per severity (`[notify]`).
+    pub notify: NotifyConfig,
     /// CSV import of clients (`[import]`).
     pub import: ImportConfig,
 }
@@ -72,6 +79,7 @@ impl Default for Config {
             exports: ExportsConfig::default(),
             tasks: TasksConfig::default(),
             smtp: None,
+            notify: NotifyConfig::default(),
             backup: BackupConfig::default(),
             detection: DetectionConfig::default(),
             import: ImportConfig::default(),
@@ -413,6 +421,7 @@ impl Default for KeysConfig {
                 "backup.restore",
                 "user.leaving",
                 "user.depart",
+                "user.email",
             ]
             .map(String::from)
             .to_vec(),
@@ -589,6 +598,7 @@ impl Config {
         self.exports.validate()?;
         self.validate_tasks()?;
         self.backup.validate()?;
+        self.notify.validate()?;
         self.import.validate()?;
         if let Some(region) = &self.crm.default_phone_region
             && region.parse::<phonenumber::country::Id>().is_err()
@@ -1097,13 +1107,17 @@ pub struct DetectionConfig {
     pub work_start: String,
     pub work_end: String,
     pub work_days: Vec<u32>,
-    /// Per team (by team id): its own hours and time zone.
+    /// Per team (by team id, or by team name as `holdfast user list` shows it;
+    /// the id wins when both are given): its own hours and time zone.
     pub teams: std::collections::BTreeMap<String, TeamHours>,
     /// What each severity does: any of "notify", "step_up", "suspend_exports",
     /// "lock". Owners are always told in-app; e-mail when [smtp] is set.
     pub warning: Vec<String>,
     pub high: Vec<String>,
     pub critical: Vec<String>,
+    /// When old counters are pruned (six-field cron, UTC; once across nodes):
+    /// daily counters older than max(baseline_days, 90) + 7 days go. Empty: never.
+    pub prune_schedule: String,
 }
 
 #[derive(Debug, Deserialize, Clone, Default)]
@@ -1137,7 +1151,135 @@ impl Default for DetectionConfig {
             warning: vec!["notify".into()],
             high: vec!["notify".into(), "suspend_exports".into(), "step_up".into()],
             critical: vec!["notify".into(), "suspend_exports".into(), "lock".into()],
+            prune_schedule: "0 41 3 * * *".into(),
         }
+    }
+}
+
+/// Alert notices beyond the in-app list (`[notify]`): which severities are
+/// e-mailed to the alert's audience (owners, or admins for operations) and
+/// posted to webhooks, signed with HMAC-SHA256. Sent from an outbox by a job,
+/// retried with backoff. See `ops/holdfast.example.toml`.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// Severities e-mailed (needs `[smtp]` and users with an address).
+    pub email: Vec<String>,
+    /// Severities posted to every URL in `webhook_urls`.
+    pub webhook: Vec<String>,
+    pub webhook_urls: Vec<String>,
+    /// The HMAC-SHA256 key for `X-Holdfast-Signature` (at least 32 bytes);
+    /// `HOLDFAST_NOTIFY__WEBHOOK_SECRET_FILE` reads it from a file.
+    pub webhook_secret: Option<SecretString>,
+    /// Seconds one webhook POST may take.
+    pub timeout_seconds: u64,
+    /// Attempts per delivery before it is given up (and logged as an error).
+    pub max_attempts: i32,
+    /// When the outbox is drained (six-field cron, seconds first, UTC); empty: never.
+    pub schedule: String,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            email: vec!["high".into(), "critical".into()],
+            webhook: vec!["warning".into(), "high".into(), "critical".into()],
+            webhook_urls: Vec::new(),
+            webhook_secret: None,
+            timeout_seconds: 10,
+            max_attempts: 8,
+            schedule: "*/10 * * * * *".into(),
+        }
+    }
+}
+
+impl NotifyConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(format!("notify: {m}")));
+        for s in self.email.iter().chain(&self.webhook) {
+            if !["info", "warning", "high", "critical"].contains(&s.as_str()) {
+                return bad(format!("unknown severity `{s}`"));
+            }
+        }
+        for u in &self.webhook_urls {
+            let Ok(url) = url::Url::parse(u) else {
+                return bad(format!("webhook_urls: `{u}` is not a URL"));
+            };
+            // Plain HTTP only to this machine (a local relay); anything else
+            // crosses a network and goes over TLS.
+            let loopback = match url.host() {
+                Some(url::Host::Domain(d)) => d == "localhost",
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => return bad(format!("webhook_urls: `{u}` names no host")),
+            };
+            if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
+                return bad(format!(
+                    "webhook_urls: `{u}` must be https (http only to localhost)"
+                ));
+            }
+        }
+        if !self.webhook_urls.is_empty() {
+            let len = self
+                .webhook_secret
+                .as_ref()
+                .map_or(0, |s| secrecy::ExposeSecret::expose_secret(s).len());
+            if len < 32 {
+                return bad("webhook_urls need a webhook_secret of at least 32 bytes".into());
+            }
+        }
+        if self.timeout_seconds == 0 || self.timeout_seconds > 120 {
+            return bad("timeout_seconds must be 1..=120".into());
+        }
+        if !(1..=50).contains(&self.max_attempts) {
+            return bad("max_attempts must be 1..=50".into());
+        }
+        Ok(())
+    }
+
+    /// Whether alerts of `severity` go out on `channel` ("email" or "webhook").
+    pub fn wants(&self, channel: &str, severity: &str) -> bool {
+        match channel {
+            "email" => self.email.iter().any(|s| s == severity),
+            "webhook" => {
+                !self.webhook_urls.is_empty() && self.webhook.iter().any(|s| s == severity)
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod notify_tests {
+    use super::*;
+
+    #[test]
+    fn the_webhook_secret_is_redacted_and_checked() {
+        let figment = Figment::new().merge(Toml::string(
+            "[notify]\nwebhook_urls = [\"https://siem.example.com/in\"]\nwebhook_secret = \"0123456789abcdef0123456789abcdef-secret\"\n",
+        ));
+        let config = Config::from_figment(figment, std::iter::empty()).unwrap();
+        let debug = format!("{:?}", config.notify);
+        assert!(!debug.contains("0123456789abcdef"), "{debug}");
+        assert!(config.notify.wants("webhook", "high"));
+        assert!(!config.notify.wants("webhook", "info"));
+        for bad in [
+            // Too short a key, none at all, plain HTTP across a network, a typo.
+            "[notify]\nwebhook_urls = [\"https://a.example.com/\"]\nwebhook_secret = \"short\"\n",
+            "[notify]\nwebhook_urls = [\"https://a.example.com/\"]\n",
+            "[notify]\nwebhook_urls = [\"http://siem.example.com/\"]\nwebhook_secret = \"0123456789abcdef0123456789abcdef\"\n",
+            "[notify]\nemail = [\"loud\"]\n",
+        ] {
+            let figment = Figment::new().merge(Toml::string(bad));
+            assert!(
+                Config::from_figment(figment, std::iter::empty()).is_err(),
+                "{bad}"
+            );
+        }
+        let figment = Figment::new().merge(Toml::string(
+            "[notify]\nwebhook_urls = [\"http://127.0.0.1:9/\"]\nwebhook_secret = \"0123456789abcdef0123456789abcdef\"\n",
+        ));
+        assert!(Config::from_figment(figment, std::iter::empty()).is_ok());
     }
 }
 

@@ -67,3 +67,5 @@ invalid-trace-clue = give one of email, phone or file_base64
 not-allowed-approve-own = nobody approves or rejects their own request
 invalid-reassign-count = name 1 to { $max } clients
 invalid-owner-use-reassign = the owner changes only through a reassignment (POST /api/v1/reassignments, with a reason)
+departure-confirm-needed = tick the confirmation box to go ahead
+invalid-departure-assign = client { $client } is not in the leaving user’s book

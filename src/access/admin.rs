@@ -345,4 +345,56 @@ impl AdminGate {
         )
         .await
     }
+
+    /// Sets or clears the address a user's security notices go to (alerts for
+    /// owners and admins). Owners and admins; only an owner changes an
+    /// owner's (the address decides where owners' alerts go). A step-up
+    /// action when configured (`user.email` is by default).
+    pub async fn set_user_email(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+        user_id: &str,
+        email: Option<&str>,
+    ) -> Result<Option<String>, GateError> {
+        let cleared = self
+            .clear(actor, meta, "user.email", "user", vec![user_id.into()])
+            .await?;
+        let email = match email.map(str::trim).filter(|e| !e.is_empty()) {
+            Some(e) => Some(users::valid_email(e).map_err(|e| match e {
+                IdentityError::Invalid(msg) => GateError::Invalid {
+                    field: "email".into(),
+                    msg,
+                },
+                other => GateError::Internal(other.to_string()),
+            })?),
+            None => None,
+        };
+        let user_id = user_id.to_string();
+        self.run(
+            cleared,
+            meta,
+            "user.email",
+            "user",
+            move |conn, env, actor| {
+                let target = users::get(conn, &user_id)?;
+                Self::may_manage(actor, target.role)?;
+                let before = users::email_of(conn, &user_id)?;
+                let kept = users::set_email(conn, env, &user_id, email.as_deref())?;
+                let domain = |e: &Option<String>| {
+                    e.as_deref()
+                        .and_then(|e| e.rsplit_once('@'))
+                        .map(|(_, d)| d.to_string())
+                };
+                let detail = json!({
+                    "email_set": kept.is_some(),
+                    "changed": before != kept,
+                    "domain_before": domain(&before),
+                    "domain": domain(&kept),
+                });
+                Ok((kept, vec![user_id], detail))
+            },
+        )
+        .await
+    }
 }

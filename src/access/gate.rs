@@ -78,10 +78,27 @@ struct Touched<T> {
     value: T,
     ids: Vec<String>,
     detail: serde_json::Value,
+    span: audit::Span,
 }
 
 fn touched<T>(value: T, ids: Vec<String>, detail: serde_json::Value) -> Touched<T> {
-    Touched { value, ids, detail }
+    Touched {
+        value,
+        ids,
+        detail,
+        span: audit::Span::Collection,
+    }
+}
+
+impl<T> Touched<T> {
+    /// The list was of one record's parts (a client's deals or tasks): stated
+    /// on the audit event, so detection does not count it as paging the base.
+    fn within_one_record(mut self, yes: bool) -> Touched<T> {
+        if yes {
+            self.span = audit::Span::OneRecord;
+        }
+        self
+    }
 }
 
 /// How the audit log names a user.
@@ -976,6 +993,7 @@ fn success_event<T>(
         .by(scope.who())
         .on(kind, t.ids.clone())
         .detail(t.detail.clone())
+        .span(t.span)
 }
 
 fn failure_event(
@@ -1055,6 +1073,7 @@ pub use gate_detect::{DetectRules, UsageLine};
 // Departure mode: leaving users, their report, handing their book on.
 #[path = "gate_depart.rs"]
 mod gate_depart;
+pub use gate_depart::DeparturePerson;
 pub use gate_depart::{DepartOutcome, Departure, DepartureReport};
 // CSV import of clients: staged uploads, preview, all-or-nothing commit.
 #[path = "gate_import.rs"]

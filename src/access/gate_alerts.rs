@@ -355,8 +355,10 @@ impl Gate {
                     let Some(acked) = alerts::acknowledge(conn, &env, &key, &by, &comment)? else {
                         return Ok(None);
                     };
-                    // The restrictions this alert's responses set end with it.
+                    // The restrictions this alert's responses set end with it,
+                    // and a detection rule re-arms from the count it reached.
                     let lifted = super::gate_detect::lift(conn, &key)?;
+                    super::gate_detect::note_ack(conn, &acked)?;
                     let ev = Event::new("alert.acknowledge", Outcome::Ok)
                         .by(who)
                         .on("alert", [key.clone()])

@@ -211,6 +211,22 @@ impl Gate {
         to_owner: &str,
         reason: &str,
     ) -> Result<DepartOutcome, GateError> {
+        self.depart_split(actor, meta, user_id, to_owner, &BTreeMap::new(), reason)
+            .await
+    }
+
+    /// `depart`, with some clients going to other colleagues than `to_owner`
+    /// (`assign`: client id → new owner; each must be in the user's book).
+    /// One reassignment per new owner, each audited with the reason.
+    pub async fn depart_split(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+        user_id: &str,
+        to_owner: &str,
+        assign: &BTreeMap<String, String>,
+        reason: &str,
+    ) -> Result<DepartOutcome, GateError> {
         self.admitted(
             actor,
             meta,
@@ -237,26 +253,55 @@ impl Gate {
                     .map_err(StoreError::from)?)
             })
             .await?;
-        let mut moved = 0;
-        for chunk in owned.chunks(1000) {
-            let out = self
-                .reassign(
+        if let Some(stray) = assign.keys().find(|id| !owned.contains(id)) {
+            let err = GateError::Invalid {
+                field: "assign".into(),
+                msg: crate::i18n::Msg::new("invalid-departure-assign").arg("client", stray),
+            };
+            return Err(self
+                .refused(
                     actor,
                     meta,
-                    ReassignRequest {
-                        client_ids: chunk.to_vec(),
-                        to_owner: to_owner.to_string(),
-                        reason: reason.to_string(),
-                    },
+                    "user.depart",
+                    "user",
+                    vec![user_id.into()],
+                    json!({ "reason": "a client outside the book", "client": stray }),
+                    err,
                 )
-                .await?;
-            if out.state != "done" {
-                return Err(GateError::Conflict(
-                    "the reassignment waits for an approval; the account stays".into(),
-                ));
-            }
-            moved += out.moved.len();
+                .await);
         }
+        let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for id in owned {
+            let to = assign
+                .get(&id)
+                .filter(|t| !t.trim().is_empty())
+                .cloned()
+                .unwrap_or_else(|| to_owner.to_string());
+            groups.entry(to).or_default().push(id);
+        }
+        let mut moved = 0;
+        for (to, ids) in &groups {
+            for chunk in ids.chunks(1000) {
+                let out = self
+                    .reassign(
+                        actor,
+                        meta,
+                        ReassignRequest {
+                            client_ids: chunk.to_vec(),
+                            to_owner: to.clone(),
+                            reason: reason.to_string(),
+                        },
+                    )
+                    .await?;
+                if out.state != "done" {
+                    return Err(GateError::Conflict(
+                        "the reassignment waits for an approval; the account stays".into(),
+                    ));
+                }
+                moved += out.moved.len();
+            }
+        }
+        let recipients: Vec<String> = groups.keys().cloned().collect();
         let (env, meta2, who, uid, to) = (
             self.env.clone(),
             meta.clone(),
@@ -281,7 +326,10 @@ impl Gate {
                     let ev = Event::new("user.depart", Outcome::Ok)
                         .by(who)
                         .on("user", [uid.clone()])
-                        .detail(json!({ "moved": moved, "to_owner": to, "disabled": true }));
+                        .detail(json!({
+                            "moved": moved, "to_owner": to, "recipients": recipients,
+                            "disabled": true,
+                        }));
                     record_seq(conn, &env, &meta2, &ev)?;
                     Ok(())
                 })
@@ -294,6 +342,78 @@ impl Gate {
             to_owner: to_owner.to_string(),
             disabled: true,
         })
+    }
+}
+
+/// A person departure mode applies to, as the owner's departures page lists them.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeparturePerson {
+    pub user_id: String,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub team: Option<String>,
+    pub disabled: bool,
+    pub leaving_since: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Gate {
+    /// The sales staff and team leads, with who is marked as leaving (owners,
+    /// as for marking; the read is audited as `user.list`).
+    pub async fn departure_people(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+    ) -> Result<Vec<DeparturePerson>, GateError> {
+        self.admitted(
+            actor,
+            meta,
+            Object::Users,
+            Action::Depart,
+            "user.list",
+            "user",
+            vec![],
+        )
+        .await?;
+        let people = self
+            .store
+            .run(move |conn| -> Result<Vec<DeparturePerson>, GateError> {
+                let all = identity_users::list(conn).map_err(|e| match e {
+                    crate::identity::IdentityError::Store(s) => GateError::Store(s),
+                    other => GateError::Internal(other.to_string()),
+                })?;
+                let leaving: Vec<(String, chrono::NaiveDateTime)> = user_restrictions::table
+                    .filter(user_restrictions::kind.eq("leaving"))
+                    .select((user_restrictions::user_id, user_restrictions::since))
+                    .load(conn)
+                    .map_err(StoreError::from)?;
+                Ok(all
+                    .into_iter()
+                    .filter(|u| matches!(u.role, Role::Sales | Role::Manager))
+                    .map(|u| DeparturePerson {
+                        leaving_since: leaving
+                            .iter()
+                            .find(|(id, _)| *id == u.id)
+                            .map(|(_, t)| t.and_utc()),
+                        user_id: u.id,
+                        username: u.username,
+                        display_name: u.display_name,
+                        role: u.role,
+                        team: u.team,
+                        disabled: u.disabled,
+                    })
+                    .collect())
+            })
+            .await?;
+        let ev = Event::new("user.list", Outcome::Ok)
+            .by(who_of(actor))
+            .on("user", people.iter().map(|p| p.user_id.clone()))
+            .detail(json!({ "view": "departures" }));
+        self.audit
+            .record(meta, &ev)
+            .await
+            .map_err(GateError::AuditUnavailable)?;
+        Ok(people)
     }
 }
 

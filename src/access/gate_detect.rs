@@ -115,6 +115,10 @@ struct Rule {
     baseline: bool,
     severity: Severity,
     what: &'static str,
+    /// After an owner acknowledged its alert, the rule fires again only when
+    /// the same count has grown by another `floor` (a new day, window or run
+    /// of refusals starts afresh). Without it any further use fires again.
+    rearm: bool,
 }
 
 fn rules(c: &DetectionConfig) -> [Rule; 9] {
@@ -124,6 +128,7 @@ fn rules(c: &DetectionConfig) -> [Rule; 9] {
         baseline,
         severity,
         what,
+        rearm: true,
     };
     [
         r(
@@ -205,6 +210,33 @@ fn median(mut v: Vec<i64>) -> f64 {
     }
 }
 
+/// The `[detection.teams]` key of the actor's team: its id, or its name when
+/// the configuration names teams (what `holdfast user list` shows). The id wins
+/// when both are there; no lookup when no team is configured.
+fn team_key(
+    conn: &mut DbConn,
+    rules_cfg: &DetectRules,
+    team_id: Option<&str>,
+) -> Result<Option<String>, StoreError> {
+    use crate::store::schema::teams;
+    let Some(id) = team_id else {
+        return Ok(None);
+    };
+    let configured = &rules_cfg.cfg.teams;
+    if configured.is_empty() || configured.contains_key(id) {
+        return Ok(Some(id.to_string()));
+    }
+    let name: Option<String> = teams::table
+        .find(id)
+        .select(teams::name)
+        .first(conn)
+        .optional()?;
+    Ok(match name {
+        Some(n) if configured.contains_key(&n) => Some(n),
+        _ => Some(id.to_string()),
+    })
+}
+
 fn is_leaving(conn: &mut DbConn, user: &str) -> Result<bool, StoreError> {
     let n: i64 = user_restrictions::table
         .filter(user_restrictions::user_id.eq(user))
@@ -259,7 +291,8 @@ fn may_trip(
     actor: &Actor,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<bool, StoreError> {
-    if rules_cfg.off_hours(actor.team_id.as_deref(), now) || is_leaving(conn, &actor.user_id)? {
+    let team = team_key(conn, rules_cfg, actor.team_id.as_deref())?;
+    if rules_cfg.off_hours(team.as_deref(), now) || is_leaving(conn, &actor.user_id)? {
         return Ok(true);
     }
     let current = current_counts(conn, &actor.user_id, now)?;
@@ -279,7 +312,8 @@ fn evaluate(
 ) -> Result<(), Fail> {
     let now = env.now();
     let today = usage::day_key(now.naive_utc());
-    if rules_cfg.off_hours(actor.team_id.as_deref(), now) {
+    let team = team_key(conn, rules_cfg, actor.team_id.as_deref())?;
+    if rules_cfg.off_hours(team.as_deref(), now) {
         let (seq, _) = crate::audit::chain::head(conn)?;
         usage::bump(conn, &actor.user_id, "off_hours", &today, 1, seq)?;
     }
@@ -297,6 +331,7 @@ fn evaluate(
                 baseline: false,
                 severity: Severity::Warning,
                 what: "used Holdfast after being marked as leaving",
+                rearm: false,
             };
             trip(
                 conn,
@@ -374,6 +409,10 @@ fn trip(
     (first, last): (i64, i64),
     today: &str,
 ) -> Result<(), Fail> {
+    let dedupe_key = format!("detect:{}:{}:{}", rule.metric, actor.user_id, today);
+    if rule.rearm && !rearmed(conn, &dedupe_key, first, n, rule.floor)? {
+        return Ok(());
+    }
     let alert = NewAlert {
         kind: format!("detect.{}", rule.metric),
         severity: rule.severity,
@@ -398,10 +437,7 @@ fn trip(
         } else {
             vec![first, last]
         },
-        dedupe_key: Some(format!(
-            "detect:{}:{}:{}",
-            rule.metric, actor.user_id, today
-        )),
+        dedupe_key: Some(dedupe_key),
     };
     let Some(raised) = crate::alerts::raise(conn, env, &alert)? else {
         return Ok(());
@@ -424,6 +460,62 @@ fn trip(
     record_seq(conn, env, meta, &ev)?;
     for response in rules_cfg.responses(rule.severity) {
         respond(conn, env, actor, meta, response, &raised.id)?;
+    }
+    Ok(())
+}
+
+/// Whether a rule whose last alert (same user, rule and day) an owner
+/// acknowledged may fire again: when the count it saw belongs to an earlier
+/// window or run (`first_seq` differs), or has grown past the count at the
+/// acknowledgement by another `floor`. An open alert is deduplicated anyway.
+fn rearmed(
+    conn: &mut DbConn,
+    key: &str,
+    first: i64,
+    n: i64,
+    floor: i64,
+) -> Result<bool, StoreError> {
+    let Some(prev) = crate::alerts::last_acknowledged(conn, key)? else {
+        return Ok(true);
+    };
+    let d = &prev.detail;
+    if d.get("first_seq").and_then(|v| v.as_i64()) != Some(first) {
+        return Ok(true);
+    }
+    let seen = d
+        .get("count_at_ack")
+        .or_else(|| d.get("count"))
+        .and_then(|v| v.as_i64())
+        .unwrap_or(0);
+    Ok(n > seen.saturating_add(floor.max(1)))
+}
+
+/// On acknowledging a detection alert: notes the count the rule had reached
+/// then (`count_at_ack` in its detail), from which a re-trip is measured.
+pub(super) fn note_ack(conn: &mut DbConn, alert: &crate::alerts::Alert) -> Result<(), StoreError> {
+    if !alert.kind.starts_with("detect.") {
+        return Ok(());
+    }
+    let (Some(user), Some(metric), Some(first)) = (
+        alert.subject_user.as_deref(),
+        alert.detail.get("metric").and_then(|v| v.as_str()),
+        alert.detail.get("first_seq").and_then(|v| v.as_i64()),
+    ) else {
+        return Ok(());
+    };
+    let now: Option<i64> = usage_counts::table
+        .filter(usage_counts::user_id.eq(user))
+        .filter(usage_counts::metric.eq(metric))
+        .filter(usage_counts::first_seq.eq(first))
+        .select(usage_counts::n)
+        .first(conn)
+        .optional()?;
+    if let Some(n) = now {
+        let mut detail = alert.detail.clone();
+        if let Some(m) = detail.as_object_mut() {
+            m.insert("count_at_ack".into(), json!(n));
+        }
+        crate::alerts::set_detail(conn, &alert.id, &detail)?;
     }
     Ok(())
 }

@@ -76,7 +76,8 @@ impl Gate {
                     "stage": query.stage, "client_id": query.client_id,
                     "owner_id": query.owner_id, "count": page.items.len(),
                 });
-                Ok(touched(page, ids, detail))
+                let one_client = query.client_id.is_some();
+                Ok(touched(page, ids, detail).within_one_record(one_client))
             },
         )
         .await
@@ -359,7 +360,10 @@ impl Gate {
                     "deal_id": query.deal_id, "project_id": query.project_id,
                     "count": page.items.len(),
                 });
-                Ok(touched(page, ids, detail))
+                let one_record = query.client_id.is_some()
+                    || query.deal_id.is_some()
+                    || query.project_id.is_some();
+                Ok(touched(page, ids, detail).within_one_record(one_record))
             },
         )
         .await

@@ -1,6 +1,8 @@
 //! Alerts for owners and admins: what detection, decoys and backups raise. Storage
 //! only; the caller records the audit event and decides who may read them.
 
+pub mod outbox;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
@@ -179,7 +181,12 @@ pub fn raise(conn: &mut DbConn, env: &Env, alert: &NewAlert) -> Result<Option<Al
         DbConn::Pg(c) => run!(c, "$"),
     };
     match rows.into_iter().next() {
-        Some(row) => get(conn, &row.id),
+        Some(row) => {
+            // Its notices (e-mail, webhook) leave from the outbox, in this
+            // transaction's wake: never within the request that raised it.
+            outbox::queue(conn, &row.id, now)?;
+            get(conn, &row.id)
+        }
         None => Ok(None),
     }
 }
@@ -234,4 +241,29 @@ pub fn acknowledge(
     ))
     .execute(conn)?;
     get(conn, id)
+}
+
+/// The newest acknowledged alert with `dedupe_key`.
+pub fn last_acknowledged(conn: &mut DbConn, dedupe_key: &str) -> Result<Option<Alert>, StoreError> {
+    alerts::table
+        .filter(alerts::dedupe_key.eq(dedupe_key))
+        .filter(alerts::acknowledged_at.is_not_null())
+        .order((alerts::raised_at.desc(), alerts::id.desc()))
+        .select(Row::as_select())
+        .first(conn)
+        .optional()?
+        .map(Row::into_alert)
+        .transpose()
+}
+
+/// Replaces an alert's detail (what its rule noted since it was raised).
+pub fn set_detail(
+    conn: &mut DbConn,
+    id: &str,
+    detail: &serde_json::Value,
+) -> Result<(), StoreError> {
+    diesel::update(alerts::table.find(id))
+        .set(alerts::detail.eq(detail.to_string()))
+        .execute(conn)?;
+    Ok(())
 }

@@ -211,6 +211,7 @@ mod tests {
             user_agent: None,
             prev_hash: GENESIS.to_vec(),
             hash: vec![],
+            one_record: false,
         }
     }
 

@@ -73,6 +73,17 @@ impl Outcome {
     }
 }
 
+/// What a list event covered, as the access layer states it when it records
+/// the list. Detection counts list pages and rows only for `Collection`: the
+/// lists inside one record (a client's own deals and tasks, shown on its card)
+/// are part of reading that record, not a walk through the base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Span {
+    #[default]
+    Collection,
+    OneRecord,
+}
+
 #[derive(Debug, Clone)]
 pub struct Event {
     pub action: &'static str,
@@ -81,6 +92,7 @@ pub struct Event {
     pub object_kind: Option<&'static str>,
     pub object_ids: Vec<String>,
     pub detail: serde_json::Value,
+    pub span: Span,
 }
 
 impl Event {
@@ -92,7 +104,13 @@ impl Event {
             object_kind: None,
             object_ids: Vec::new(),
             detail: serde_json::Value::Object(Default::default()),
+            span: Span::Collection,
         }
+    }
+
+    pub fn span(mut self, span: Span) -> Self {
+        self.span = span;
+        self
     }
 
     pub fn by(mut self, who: Who) -> Self {
@@ -136,6 +154,7 @@ pub fn prepare(env: &Env, meta: &RequestMeta, event: &Event) -> Result<NewAuditR
         user_agent: meta.user_agent.as_ref().map(|ua| truncate(ua, 512)),
         prev_hash: Vec::new(),
         hash: Vec::new(),
+        one_record: event.span == Span::OneRecord,
     })
 }
 

@@ -66,7 +66,9 @@ pub fn count(conn: &mut DbConn, rows: &[NewAuditRow]) -> Result<(), StoreError> 
                     window(conn, user, "cards_10min", &ten_minute_key(row.at), row.seq)?;
                 }
             }
-            "client.list" | "deal.list" | "task.list" if !within_one_record(&row.detail) => {
+            // A list inside one record (the Gate says so when it records it)
+            // is part of reading that record, which is counted as a view.
+            "client.list" | "deal.list" | "task.list" if !row.one_record => {
                 bump(
                     conn,
                     user,
@@ -91,18 +93,6 @@ pub fn count(conn: &mut DbConn, rows: &[NewAuditRow]) -> Result<(), StoreError> 
         }
     }
     Ok(())
-}
-
-/// A list of one client's (or one deal's) deals and tasks, as the client card
-/// shows them: reading the card is counted as a view already, and counting its
-/// lists as pages made a person who reopened their own card a few times look
-/// like someone walking the whole list.
-fn within_one_record(detail: &str) -> bool {
-    serde_json::from_str::<serde_json::Value>(detail).is_ok_and(|d| {
-        ["client_id", "deal_id", "project_id"]
-            .iter()
-            .any(|k| d.get(k).is_some_and(|v| !v.is_null()))
-    })
 }
 
 /// Adds `by` to one counter, remembering the last event counted.
@@ -184,3 +174,79 @@ pub fn insert_new(conn: &mut DbConn, sql: &str, values: [&str; 3]) -> Result<usi
         DbConn::Pg(c) => run!(c, "$"),
     })
 }
+
+/// Days of daily counters kept: the baseline's days, or the departure report's
+/// 90 if longer, and a week's margin.
+pub fn keep_days(baseline_days: i64) -> i64 {
+    baseline_days.max(90) + 7
+}
+
+/// What one pruning removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub counts: usize,
+    pub seen: usize,
+}
+
+/// Removes daily counters and viewed-client rows older than `keep_days` and
+/// minute and ten-minute windows that have passed (a user who stopped leaves
+/// their last window behind). Streaks (`*`) stay.
+pub fn prune(
+    conn: &mut DbConn,
+    now: chrono::DateTime<chrono::Utc>,
+    keep_days: i64,
+) -> Result<Pruned, StoreError> {
+    use crate::store::schema::usage_seen;
+    let before = day_key((now - chrono::Duration::days(keep_days)).naive_utc());
+    let minute = minute_key(now.naive_utc());
+    let window = ten_minute_key(now.naive_utc());
+    crate::store::write_tx(conn, |conn| {
+        let mut counts = diesel::delete(
+            usage_counts::table
+                .filter(usage_counts::day.like("2%"))
+                .filter(usage_counts::day.lt(&before)),
+        )
+        .execute(conn)?;
+        // Window keys are `m`/`w` and a number of the same width for ages,
+        // so they compare as text.
+        counts += diesel::delete(
+            usage_counts::table
+                .filter(usage_counts::day.like("m%"))
+                .filter(usage_counts::day.lt(&minute)),
+        )
+        .execute(conn)?;
+        counts += diesel::delete(
+            usage_counts::table
+                .filter(usage_counts::day.like("w%"))
+                .filter(usage_counts::day.lt(&window)),
+        )
+        .execute(conn)?;
+        let seen =
+            diesel::delete(usage_seen::table.filter(usage_seen::day.lt(&before))).execute(conn)?;
+        Ok(Pruned { counts, seen })
+    })
+}
+
+/// The scheduled pruning, once across app nodes: the node that claims this
+/// day's slot in `job_runs` prunes; `None` for the others.
+pub fn prune_once(
+    conn: &mut DbConn,
+    now: chrono::DateTime<chrono::Utc>,
+    node: &str,
+    baseline_days: i64,
+) -> Result<Option<Pruned>, StoreError> {
+    use crate::store::lease;
+    let slot = lease::slot_of(now, chrono::Duration::days(1));
+    if !lease::claim_run(conn, PRUNE_JOB, slot, node, now)? {
+        return Ok(None);
+    }
+    let done = prune(conn, now, keep_days(baseline_days));
+    let note = match &done {
+        Ok(p) => format!("counters {}, viewed {}", p.counts, p.seen),
+        Err(e) => e.to_string(),
+    };
+    lease::finish_run(conn, PRUNE_JOB, slot, done.is_ok(), &note, now)?;
+    done.map(Some)
+}
+
+pub const PRUNE_JOB: &str = "usage-prune";

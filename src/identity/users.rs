@@ -321,3 +321,54 @@ pub fn setup_token_valid(conn: &mut DbConn, env: &Env, token: &str) -> Result<bo
         .get_result::<i64>(conn)?
         == 1)
 }
+
+/// A user's address for security notices (alerts e-mailed to owners and
+/// admins), checked and lower-cased; an empty one is refused.
+pub fn valid_email(raw: &str) -> Result<String, IdentityError> {
+    let trimmed = raw.trim();
+    if trimmed.chars().count() > 254 {
+        return Err(IdentityError::Invalid(Msg::new("invalid-email-length")));
+    }
+    let lowered = trimmed.to_lowercase();
+    if !email_address::EmailAddress::is_valid(&lowered) {
+        return Err(IdentityError::Invalid(
+            Msg::new("invalid-email").arg("value", trimmed.chars().take(80).collect::<String>()),
+        ));
+    }
+    Ok(lowered)
+}
+
+/// Sets (or with `None` removes) a user's notice address; the address kept.
+pub fn set_email(
+    conn: &mut DbConn,
+    env: &Env,
+    user_id: &str,
+    email: Option<&str>,
+) -> Result<Option<String>, IdentityError> {
+    use crate::store::schema::user_emails;
+    let email = email.map(valid_email).transpose()?;
+    let now = env.now().naive_utc();
+    crate::store::write_tx(conn, |conn| {
+        diesel::delete(user_emails::table.find(user_id)).execute(conn)?;
+        if let Some(e) = &email {
+            diesel::insert_into(user_emails::table)
+                .values((
+                    user_emails::user_id.eq(user_id),
+                    user_emails::email.eq(e),
+                    user_emails::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+        }
+        Ok::<_, IdentityError>(())
+    })?;
+    Ok(email)
+}
+
+pub fn email_of(conn: &mut DbConn, user_id: &str) -> Result<Option<String>, IdentityError> {
+    use crate::store::schema::user_emails;
+    Ok(user_emails::table
+        .find(user_id)
+        .select(user_emails::email)
+        .first(conn)
+        .optional()?)
+}

@@ -648,3 +648,39 @@ diesel::table! {
 }
 diesel::joinable!(import_batches -> users (uploaded_by));
 diesel::allow_tables_to_appear_in_same_query!(import_batches, users);
+
+// Alert notices: owners' and admins' addresses, the outbox and its deliveries.
+diesel::table! {
+    user_emails (user_id) {
+        user_id -> Text,
+        email -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    alert_outbox (alert_id) {
+        alert_id -> Text,
+        queued_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    alert_deliveries (id) {
+        id -> Text,
+        alert_id -> Text,
+        channel -> Text,
+        target -> Text,
+        created_at -> Timestamp,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        delivered_at -> Nullable<Timestamp>,
+        gave_up_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(alert_deliveries -> alerts (alert_id));
+diesel::allow_tables_to_appear_in_same_query!(alert_deliveries, alerts);
+diesel::allow_tables_to_appear_in_same_query!(user_emails, users);
+diesel::allow_tables_to_appear_in_same_query!(alert_outbox, alerts);

@@ -52,8 +52,23 @@ pub async fn start(state: &web::Data<AppState>) -> Result<JobScheduler, ServeErr
     })
     .map_err(setup("keys.sweep"))?;
     scheduler.add(sweep).await.map_err(setup("keys.sweep"))?;
+    // Old detection counters, once a day across nodes (the lease in job_runs).
+    let cron = state.config.detection.prune_schedule.trim();
+    if !cron.is_empty() {
+        let st = state.clone();
+        let job = Job::new_async(cron, move |_id, _lock| {
+            let st = st.clone();
+            Box::pin(async move { prune_usage(&st).await })
+        })
+        .map_err(setup("detection.prune_schedule"))?;
+        scheduler
+            .add(job)
+            .await
+            .map_err(setup("detection.prune_schedule"))?;
+    }
     super::work_jobs::add(&scheduler, state).await?;
     super::backup_jobs::add(&scheduler, state).await?;
+    super::notify_jobs::add(&scheduler, state).await?;
     scheduler.start().await.map_err(setup("scheduler"))?;
     Ok(scheduler)
 }
@@ -97,5 +112,24 @@ async fn sweep_challenges(state: &web::Data<AppState>) {
     match swept {
         Ok(n) => tracing::debug!(removed = n, "expired key challenges removed"),
         Err(e) => tracing::warn!(error = %e, "expired key challenges could not be removed"),
+    }
+}
+
+async fn prune_usage(state: &web::Data<AppState>) {
+    let now = state.env.now();
+    let node = lease::node_name();
+    let days = state.config.detection.baseline_days;
+    let done = state
+        .store
+        .run(move |conn| crate::audit::usage::prune_once(conn, now, &node, days))
+        .await;
+    match done {
+        Ok(Some(p)) => tracing::info!(
+            counters = p.counts,
+            viewed = p.seen,
+            "old detection counters pruned"
+        ),
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e, "detection counters could not be pruned"),
     }
 }

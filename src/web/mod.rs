@@ -8,6 +8,7 @@ mod backup_jobs;
 pub mod error;
 mod jobs;
 pub mod middleware;
+pub mod notify_jobs;
 pub mod pages;
 pub mod tls;
 pub mod work_jobs;

@@ -230,3 +230,66 @@ fn init_and_migrate_with_a_config_file() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
 }
+
+#[test]
+fn user_add_takes_the_address_alerts_go_to() {
+    let dir = tempfile::tempdir().unwrap();
+    // A bad address adds nobody.
+    let out = holdfast(dir.path())
+        .args([
+            "user",
+            "add",
+            "--username",
+            "tamar",
+            "--role",
+            "owner",
+            "--email",
+            "not-an-address",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not an email address"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = holdfast(dir.path())
+        .args([
+            "user",
+            "add",
+            "--username",
+            "tamar",
+            "--role",
+            "owner",
+            "--email",
+            "Tamar@Example.GE",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = holdfast::config::Config {
+        data_dir: dir.path().join("holdfast-data"),
+        ..holdfast::config::Config::default()
+    };
+    let store = holdfast::cli::open_store(&config).unwrap();
+    let mut conn = store.conn().unwrap();
+    let user = holdfast::identity::users::find_by_username(&mut conn, "tamar")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        holdfast::identity::users::email_of(&mut conn, &user.id).unwrap(),
+        Some("tamar@example.ge".to_string())
+    );
+    assert_eq!(
+        holdfast::alerts::outbox::recipients(&mut conn, holdfast::alerts::Audience::Owners)
+            .unwrap(),
+        vec!["tamar@example.ge".to_string()]
+    );
+    let users = holdfast::identity::users::list(&mut conn).unwrap();
+    assert_eq!(users.len(), 1, "only the one added");
+}

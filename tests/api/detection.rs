@@ -646,3 +646,270 @@ async fn a_decoy_reached_through_its_deals_and_tasks_raises_the_alert() {
         assert!(ev.iter().any(|e| a.evidence.contains(&e.seq)), "{action}");
     }
 }
+
+/// The counters the detector keeps for a user: (metric, n).
+fn counters_of(s: &TestServer, user: &str) -> Vec<(String, i64)> {
+    use diesel::prelude::*;
+    use holdfast::store::schema::usage_counts as u;
+    let mut conn = s.store.conn().unwrap();
+    u::table
+        .filter(u::user_id.eq(user))
+        .select((u::metric, u::n))
+        .load(&mut conn)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_gate_marks_record_bound_lists_and_whole_lists_still_count() {
+    let clock = monday_morning();
+    let s = server_at(&clock);
+    let uid = s.add_user("pager", Role::Sales, Some("north"));
+    let c = s.login("pager").await;
+    let mut clients = vec![];
+    for name in ["Ана", "ლევანი", "Zoë Ðorđević"] {
+        let id = c.create_client(json!({ "name": name })).await;
+        for i in 0..2 {
+            let (st, d) = c
+                .post(
+                    "/api/v1/deals",
+                    json!({"client_id": id, "title": format!("Deal {i}"), "amount": "10", "currency": "EUR"}),
+                )
+                .await;
+            assert_eq!(st, StatusCode::CREATED, "{d}");
+        }
+        clients.push(id);
+    }
+    // A client's own deals and tasks, and a deal's tasks, are lists inside
+    // one record: the Gate says so on the event, and no page or row is counted.
+    for id in &clients {
+        let (st, _) = c.get(&format!("/api/v1/deals?client_id={id}")).await;
+        assert_eq!(st, StatusCode::OK);
+        let (st, _) = c.get(&format!("/api/v1/tasks?client_id={id}")).await;
+        assert_eq!(st, StatusCode::OK);
+    }
+    let counted = counters_of(&s, &uid);
+    assert!(
+        !counted
+            .iter()
+            .any(|(m, _)| m == "list_rows" || m == "list_pages_min"),
+        "{counted:?}"
+    );
+    // The whole deal list paged one row at a time is counted, page by page,
+    // and walked fast enough it trips the rule like the client list does.
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    let mut refused = false;
+    for _ in 0..20 {
+        let path = match &cursor {
+            Some(cur) => format!("/api/v1/deals?limit=1&cursor={cur}"),
+            None => "/api/v1/deals?limit=1".to_string(),
+        };
+        let (st, page) = c.get(&path).await;
+        if st != StatusCode::OK {
+            assert_eq!(st, StatusCode::FORBIDDEN);
+            refused = true;
+            break;
+        }
+        pages += 1;
+        match page["next_cursor"].as_str() {
+            Some(n) => cursor = Some(n.to_string()),
+            None => cursor = None,
+        }
+    }
+    let rows: i64 = counters_of(&s, &uid)
+        .iter()
+        .filter(|(m, _)| m == "list_rows")
+        .map(|(_, n)| *n)
+        .sum();
+    assert!(rows >= 6, "whole-list rows are counted: {rows}");
+    assert!(refused, "paged {pages} times without a stop");
+    let alerts = alerts_of(&s, "detect.list_pages_min", &uid);
+    assert_eq!(alerts.len(), 1);
+    assert_evidence(&s, &alerts[0], "deal.list");
+}
+
+#[tokio::test]
+async fn after_an_acknowledged_alert_a_walk_that_goes_on_trips_again() {
+    let clock = monday_morning();
+    let s = TestServer::start_with(Options {
+        clock: Some(clock.clone()),
+        tweak: Some(|c| c.detection.cards_per_ten_minutes = 5),
+        ..Options::default()
+    });
+    let uid = s.add_user("walker", Role::Sales, Some("north"));
+    s.add_user("boss", Role::Owner, None);
+    let c = s.login("walker").await;
+    let mut ids = vec![];
+    for i in 0..20 {
+        ids.push(c.create_client(json!({"name": format!("Карта {i}")})).await);
+    }
+    let mut cards = ids.iter();
+    let mut open = |n: usize| {
+        let next: Vec<String> = cards.by_ref().take(n).cloned().collect();
+        let c = &c;
+        let clock = &clock;
+        async move {
+            let mut statuses = vec![];
+            for id in next {
+                clock.advance(chrono::Duration::seconds(5));
+                statuses.push(c.get(&format!("/api/v1/clients/{id}")).await.0);
+            }
+            statuses
+        }
+    };
+    // Six cards trip the rule (floor 5); the seventh is refused (step-up).
+    let st = open(7).await;
+    assert!(st[..6].iter().all(|s| *s == StatusCode::OK), "{st:?}");
+    assert_eq!(st[6], StatusCode::FORBIDDEN);
+    let first = alerts_of(&s, "detect.cards_10min", &uid);
+    assert_eq!(first.len(), 1);
+
+    let boss = s.login_elevated("boss").await;
+    let (status, body) = boss
+        .post(
+            &format!("/api/v1/alerts/{}/acknowledge", first[0].id),
+            json!({"comment": "a call campaign; watching"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // A few more cards in the same window: within what the owner saw, no new
+    // alert and no new block.
+    let st = open(5).await;
+    assert!(st.iter().all(|s| *s == StatusCode::OK), "{st:?}");
+    assert_eq!(alerts_of(&s, "detect.cards_10min", &uid).len(), 1);
+    // Another floor's worth: the walk goes on, so the alert fires again, with
+    // its own evidence, and the user is stopped again.
+    let st = open(2).await;
+    assert_eq!(st[0], StatusCode::OK);
+    assert_eq!(st[1], StatusCode::FORBIDDEN, "{st:?}");
+    let all = alerts_of(&s, "detect.cards_10min", &uid);
+    assert_eq!(all.len(), 2);
+    let again = all.iter().find(|a| a.id != first[0].id).unwrap();
+    assert!(again.acknowledged_at.is_none());
+    assert_eq!(again.detail["count"], 12);
+    assert_evidence(&s, again, "client.read");
+    assert!(
+        s.audit("alert.raise")
+            .iter()
+            .any(|e| e.object_ids.contains(&again.id))
+    );
+}
+
+#[tokio::test]
+async fn old_counters_are_pruned_once_across_nodes_and_the_baseline_stays() {
+    use holdfast::audit::usage;
+    let clock = monday_morning();
+    let s = server_at(&clock);
+    let uid = s.add_user("counted", Role::Sales, Some("north"));
+    let now = s.env.now();
+    let day = |ago: i64| usage::day_key((now - chrono::Duration::days(ago)).naive_utc());
+    {
+        let mut conn = s.store.conn().unwrap();
+        for ago in [0, 3, 13, 96, 98, 400] {
+            usage::bump(&mut conn, &uid, "views", &day(ago), 5, 1).unwrap();
+            usage::insert_new(
+                &mut conn,
+                "INSERT INTO usage_seen (user_id, day, client_id) VALUES ({1}, {2}, {3}) ON CONFLICT DO NOTHING",
+                [uid.as_str(), &day(ago), "c1"],
+            )
+            .unwrap();
+        }
+        // A window long gone, the current one, and a streak.
+        let old = now - chrono::Duration::hours(2);
+        usage::bump(
+            &mut conn,
+            &uid,
+            "list_pages_min",
+            &usage::minute_key(old.naive_utc()),
+            3,
+            1,
+        )
+        .unwrap();
+        usage::bump(
+            &mut conn,
+            &uid,
+            "cards_10min",
+            &usage::ten_minute_key(old.naive_utc()),
+            3,
+            1,
+        )
+        .unwrap();
+        usage::bump(
+            &mut conn,
+            &uid,
+            "cards_10min",
+            &usage::ten_minute_key(now.naive_utc()),
+            2,
+            1,
+        )
+        .unwrap();
+        usage::bump(&mut conn, &uid, "denied_run", usage::STREAK, 2, 1).unwrap();
+    }
+    let baseline_days = s.config.detection.baseline_days;
+    let mut conn = s.store.conn().unwrap();
+    let first = usage::prune_once(&mut conn, now, "node-a", baseline_days).unwrap();
+    let second = usage::prune_once(&mut conn, now, "node-b", baseline_days).unwrap();
+    assert_eq!(
+        first,
+        Some(usage::Pruned { counts: 4, seen: 2 }),
+        "kept: 97 days (90 + 7); gone: the days 98 and 400 back, and both old windows"
+    );
+    assert_eq!(
+        second, None,
+        "the other node's firing of the same day does nothing"
+    );
+    drop(conn);
+    let left: Vec<(String, i64)> = counters_of(&s, &uid);
+    assert_eq!(left.iter().filter(|(m, _)| m == "views").count(), 4);
+    assert!(left.iter().any(|(m, n)| m == "cards_10min" && *n == 2));
+    assert!(!left.iter().any(|(m, _)| m == "list_pages_min"));
+    assert!(left.iter().any(|(m, _)| m == "denied_run"));
+}
+
+#[tokio::test]
+async fn a_teams_own_working_hours_apply_to_its_people_by_team_name() {
+    let clock = monday_morning();
+    let s = TestServer::start_with(Options {
+        clock: Some(clock.clone()),
+        tweak: Some(|c| {
+            // North starts at ten (09:00 is early for them); by name.
+            c.detection.teams.insert(
+                "north".into(),
+                holdfast::config::TeamHours {
+                    work_start: Some("10:00".into()),
+                    ..Default::default()
+                },
+            );
+            c.detection.off_hours_events = 3;
+        }),
+        ..Options::default()
+    });
+    let early = s.add_user("early", Role::Sales, Some("north"));
+    let usual = s.add_user("usual", Role::Sales, Some("south"));
+    for who in ["early", "usual"] {
+        let c = s.login(who).await;
+        let id = c.create_client(json!({"name": "Ნანა"})).await;
+        for _ in 0..5 {
+            let (st, _) = c.get(&format!("/api/v1/clients/{id}")).await;
+            assert_eq!(st, StatusCode::OK);
+        }
+    }
+    let alerts = alerts_of(&s, "detect.off_hours", &early);
+    assert_eq!(alerts.len(), 1, "north works from ten");
+    assert_eq!(alerts[0].severity, holdfast::alerts::Severity::Warning);
+    assert!(alerts_of(&s, "detect.off_hours", &usual).is_empty());
+    // An hour later North is at work: its counter stops growing.
+    let n = |s: &TestServer| -> i64 {
+        counters_of(s, &early)
+            .iter()
+            .filter(|(m, _)| m == "off_hours")
+            .map(|(_, n)| *n)
+            .sum()
+    };
+    let before = n(&s);
+    clock.advance(chrono::Duration::hours(1));
+    let c = s.login("early").await;
+    let (st, _) = c.get("/api/v1/clients").await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(n(&s), before);
+}

@@ -23,6 +23,10 @@ pub struct NewAuditRow {
     pub user_agent: Option<String>,
     pub prev_hash: Vec<u8>,
     pub hash: Vec<u8>,
+    /// A list inside one record (`audit::Span::OneRecord`): not stored (nor
+    /// hashed), read by the detection counters in the same transaction.
+    #[diesel(skip_insertion)]
+    pub one_record: bool,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

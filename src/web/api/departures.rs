@@ -43,6 +43,9 @@ async fn report(
 struct DepartBody {
     to_owner: String,
     reason: String,
+    /// Clients that go to someone else than `to_owner`: client id → new owner.
+    #[serde(default)]
+    assign: std::collections::BTreeMap<String, String>,
 }
 
 async fn depart(
@@ -55,7 +58,14 @@ async fn depart(
     let b = body.into_inner();
     let out = state
         .gate
-        .depart(&authed.actor, &meta.0, &id, &b.to_owner, &b.reason)
+        .depart_split(
+            &authed.actor,
+            &meta.0,
+            &id,
+            &b.to_owner,
+            &b.assign,
+            &b.reason,
+        )
         .await?;
     Ok(HttpResponse::Ok().json(out))
 }

@@ -13,7 +13,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/users/{id}/key-enrollment-code",
             web::post().to(enrollment_code),
         )
-        .route("/users/{id}/disable", web::post().to(disable));
+        .route("/users/{id}/disable", web::post().to(disable))
+        .route("/users/{id}/email", web::put().to(set_email));
 }
 
 async fn keys(
@@ -50,4 +51,25 @@ async fn disable(
         .disable_user(&authed.actor, &meta.0, &id)
         .await?;
     Ok(HttpResponse::Ok().json(user))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmailBody {
+    /// `null` or empty removes the address.
+    email: Option<String>,
+}
+
+async fn set_email(
+    state: web::Data<AppState>,
+    authed: Authed,
+    meta: Meta,
+    id: web::Path<String>,
+    body: web::Json<EmailBody>,
+) -> Result<HttpResponse, ApiError> {
+    let email = state
+        .admin
+        .set_user_email(&authed.actor, &meta.0, &id, body.email.as_deref())
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "user_id": id.as_str(), "email": email })))
 }

@@ -19,6 +19,8 @@ pub mod projects;
 pub mod reveal;
 // CSV import of clients.
 pub mod imports;
+// Departure mode for owners: leaving users, their reports, the hand-over.
+pub mod departures;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -44,7 +46,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(invoices::configure)
         .configure(projects::configure)
         .configure(reveal::configure)
-        .configure(imports::configure);
+        .configure(imports::configure)
+        .configure(departures::configure);
 }
 
 const APP_CSS: &str = include_str!("../../../static/app.css");
