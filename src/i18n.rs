@@ -20,6 +20,18 @@ const LOCALES: &[(&str, &[&str])] = &[(
     ],
 )];
 
+/// Every message key of the fallback language, for the tests that check that
+/// the keys pages use exist (the same sources the server loads).
+#[cfg(test)]
+pub(crate) fn english_keys() -> std::collections::HashSet<&'static str> {
+    LOCALES[0]
+        .1
+        .iter()
+        .flat_map(|src| src.lines())
+        .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim()))
+        .collect()
+}
+
 /// Scripts written right to left.
 const RTL_LANGUAGES: &[&str] = &["ar", "fa", "he", "ur", "ps", "ckb", "yi", "dv"];
 
@@ -246,6 +258,19 @@ impl Localizer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A new `.ftl` file that is not in `LOCALES` would never be loaded.
+    #[test]
+    fn every_english_file_is_loaded() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/locales/en");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            assert!(
+                LOCALES[0].1.contains(&text.as_str()),
+                "a file in locales/en is not in LOCALES"
+            );
+        }
+    }
 
     #[test]
     fn english_and_fallback() {
