@@ -1056,3 +1056,7 @@ pub use gate_detect::{DetectRules, UsageLine};
 #[path = "gate_depart.rs"]
 mod gate_depart;
 pub use gate_depart::{DepartOutcome, Departure, DepartureReport};
+// Reports: funnel, revenue, activity, clients at risk and their flags.
+#[path = "gate_reports.rs"]
+mod gate_reports;
+pub use gate_reports::AT_RISK_EVENT;

@@ -66,7 +66,9 @@ pub fn count(conn: &mut DbConn, rows: &[NewAuditRow]) -> Result<(), StoreError> 
                     window(conn, user, "cards_10min", &ten_minute_key(row.at), row.seq)?;
                 }
             }
-            "client.list" | "deal.list" | "task.list" if !within_one_record(&row.detail) => {
+            "client.list" | "deal.list" | "task.list" | "report.at_risk.list"
+                if !within_one_record(&row.detail) =>
+            {
                 bump(
                     conn,
                     user,

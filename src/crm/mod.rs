@@ -67,3 +67,5 @@ pub mod reassign;
 pub mod invoice_math;
 pub mod invoices;
 pub mod projects;
+// Reports (funnel, revenue, activity, clients at risk).
+pub mod reports;

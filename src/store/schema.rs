@@ -622,3 +622,20 @@ diesel::table! {
         snapshot_at -> Timestamp,
     }
 }
+
+// Reports: the owner's clients-at-risk flags.
+diesel::table! {
+    report_settings (id) {
+        id -> Text,
+        complaints_on -> Bool,
+        complaints_min -> Integer,
+        complaints_days -> Integer,
+        complaint_outcome -> Text,
+        no_contact_on -> Bool,
+        no_contact_days -> Integer,
+        overdue_on -> Bool,
+        overdue_days -> Integer,
+        updated_at -> Timestamp,
+        updated_by -> Nullable<Text>,
+    }
+}

@@ -20,6 +20,7 @@ mod detection;
 mod exports;
 mod intake;
 mod keys;
+mod reports;
 mod scope_property;
 mod security;
 mod store;

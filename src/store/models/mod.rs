@@ -5,6 +5,7 @@ pub mod billing;
 pub mod clients;
 pub mod exports;
 pub mod hardware_keys;
+pub mod reports;
 pub mod sessions;
 pub mod teams;
 pub mod throttle;

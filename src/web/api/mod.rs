@@ -20,6 +20,8 @@ pub mod tasks;
 pub mod billing;
 // Departure mode.
 pub mod departures;
+// Reports.
+pub mod reports;
 
 use actix_web::web;
 
@@ -42,6 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(tasks::configure)
                 .configure(backups::configure)
                 .configure(billing::configure)
-                .configure(departures::configure),
+                .configure(departures::configure)
+                .configure(reports::configure),
         );
 }

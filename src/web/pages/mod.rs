@@ -15,6 +15,8 @@ pub mod pipeline;
 pub mod invoices;
 // The one-click reveal of masked contacts.
 pub mod reveal;
+// Reports: funnel, revenue, activity, clients at risk.
+pub mod reports;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -38,7 +40,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(my_day::configure)
         .configure(admin_backups::configure)
         .configure(invoices::configure)
-        .configure(reveal::configure);
+        .configure(reveal::configure)
+        .configure(reports::configure);
 }
 
 const APP_CSS: &str = include_str!("../../../static/app.css");
@@ -66,6 +69,8 @@ pub struct Chrome {
     pub csrf: String,
     /// Whether the navigation links the audit log (owners).
     pub audit_nav: bool,
+    /// Whether the navigation links the reports (roles that read them).
+    pub reports_nav: bool,
 }
 
 pub fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, ApiError> {
@@ -112,6 +117,7 @@ pub fn error_page(
             user: None,
             csrf: String::new(),
             audit_nav: false,
+            reports_nav: false,
         },
         status: status.as_u16(),
         message,
