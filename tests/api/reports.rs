@@ -702,3 +702,87 @@ async fn bad_parameters_are_refused_with_the_parameter_named() {
     let (st, _) = w.s.client().get("/api/v1/reports/funnel").await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
 }
+
+async fn html(c: &Client, path: &str) -> (StatusCode, String) {
+    let res = c.raw(reqwest::Method::GET, path).send().await.unwrap();
+    (res.status(), res.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn report_pages_draw_an_accessible_chart_over_the_table() {
+    let w = world().await;
+    let a = w.s.login("r.nino").await;
+    let (st, page) = html(&a, &format!("/reports/funnel?{JUNE}")).await;
+    assert_eq!(st, StatusCode::OK, "{page}");
+    // The chart names itself for screen readers; the table carries the numbers.
+    assert!(
+        page.contains("<svg id=\"funnel-chart\" role=\"img\""),
+        "{page}"
+    );
+    assert!(page.contains("<title id=\"funnel-chart-title\">"), "{page}");
+    assert!(page.contains("<desc id=\"funnel-chart-desc\">"), "{page}");
+    assert!(page.contains("id=\"funnel-stages\""), "{page}");
+    assert!(
+        page.contains("<td class=\"num\" dir=\"auto\">66.7 %</td>"),
+        "{page}"
+    );
+    assert!(page.contains("id=\"nav-reports\""), "{page}");
+    assert!(!page.contains("<script>"), "no inline script under the CSP");
+    for path in ["/reports/revenue", "/reports/activity", "/reports/at-risk"] {
+        let (st, page) = html(&a, path).await;
+        assert_eq!(st, StatusCode::OK, "{path}: {page}");
+        assert!(page.contains("role=\"img\""), "{path}");
+        assert!(page.contains("<caption>"), "{path}");
+        // Never a colleague's client or name.
+        assert!(!page.contains("Đặng Thị Hương"), "{path}");
+        assert!(!page.contains("سلمى الحسيني"), "{path}");
+    }
+    let (_, page) = html(&a, "/reports/revenue?from=2026-05-01&to=2026-06-30").await;
+    assert!(page.contains("revenue-chart-gel") && page.contains("revenue-chart-usd"));
+    assert!(!page.contains("revenue-chart-eur"), "s1's currency: {page}");
+    // The at-risk page links the client's card; a salesperson sees the flags
+    // but no form to change them.
+    let (_, page) = html(&a, "/reports/at-risk").await;
+    assert!(page.contains(&format!("/clients/{}", w.c1)), "{page}");
+    assert!(page.contains("id=\"settings-summary\""));
+    assert!(!page.contains("id=\"settings-form\""));
+    // A bad period: a 400 page that names the problem.
+    let (st, page) = html(&a, "/reports/funnel?from=2026-06-30&to=2026-06-01").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(page.contains("is after"), "{page}");
+
+    // The owner changes the flags on the page.
+    let o = w.s.login_elevated("r.owner").await;
+    let (_, page) = html(&o, "/reports/at-risk").await;
+    assert!(page.contains("id=\"settings-form\""), "{page}");
+    let csrf = o.csrf.clone().unwrap();
+    let post = |min: &'static str| {
+        o.raw(reqwest::Method::POST, "/reports/settings")
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("complaints_on", "1"),
+                ("complaints_min", min),
+                ("complaints_days", "60"),
+                ("complaint_outcome", "complaint"),
+                ("no_contact_days", "45"),
+                ("overdue_on", "1"),
+                ("overdue_days", "3"),
+            ])
+            .send()
+    };
+    let res = post("zero").await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("id=\"form-error\""));
+    let res = post("0").await.unwrap();
+    assert!(res.text().await.unwrap().contains("id=\"form-error\""));
+    let (_, s) = o.get("/api/v1/reports/settings").await;
+    assert!(s["updated_at"].is_null(), "nothing saved: {s}");
+    let res = post("4").await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("id=\"notice\""));
+    let (_, s) = o.get("/api/v1/reports/settings").await;
+    assert_eq!(s["complaints_min"], 4);
+    assert_eq!(s["no_contact_on"], false, "unchecked box: off");
+    assert_eq!(s["overdue_days"], 3);
+    let _ = (&w.n1, &w.c2, &w.c3, &w.clock);
+}

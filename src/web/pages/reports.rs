@@ -601,12 +601,7 @@ async fn at_risk_page(
         .report_at_risk(&authed.actor, &meta.0, AtRiskQuery { limit })
         .await
         .map_err(query_error)?;
-    let count = |flag: &'static str| {
-        r.clients
-            .iter()
-            .filter(|c| c.flags.contains(&flag))
-            .count()
-    };
+    let count = |flag: &'static str| r.clients.iter().filter(|c| c.flags.contains(&flag)).count();
     let mut bars = Vec::new();
     for (flag, key, on) in [
         (
