@@ -216,16 +216,34 @@ impl Sql {
 
     /// Narrows to live clients the scope reaches; `c` is the clients alias.
     fn client_scope(&mut self, scope: &Scope, c: &str) -> &mut Sql {
+        self.client_scope_as(scope, c, "")
+    }
+
+    /// `client_scope` for a query that a period's index should drive: on SQLite
+    /// the scope's columns are written `+c.owner_id`, so the planner does not
+    /// walk a whole team's clients through their index and probe each one (it
+    /// has no statistics to know the period is narrower); PostgreSQL plans this
+    /// itself.
+    fn client_scope_driven(&mut self, scope: &Scope, c: &str) -> &mut Sql {
+        let plus = if self.backend == Backend::Sqlite {
+            "+"
+        } else {
+            ""
+        };
+        self.client_scope_as(scope, c, plus)
+    }
+
+    fn client_scope_as(&mut self, scope: &Scope, c: &str, plus: &str) -> &mut Sql {
         self.push(&format!(" AND {c}.deleted_at IS NULL"));
         match scope.filter() {
             Filter::OwnedBy(me) => {
-                self.push(&format!(" AND {c}.owner_id = "));
+                self.push(&format!(" AND {plus}{c}.owner_id = "));
                 self.bind(Param::Text(me.to_string()))
             }
             Filter::TeamOrOwnedBy { team, owner } => {
-                self.push(&format!(" AND ({c}.team_id = "));
+                self.push(&format!(" AND ({plus}{c}.team_id = "));
                 self.bind(Param::Text(team.to_string()));
-                self.push(&format!(" OR {c}.owner_id = "));
+                self.push(&format!(" OR {plus}{c}.owner_id = "));
                 self.bind(Param::Text(owner.to_string()));
                 self.push(")")
             }
@@ -529,9 +547,10 @@ pub fn funnel(conn: &mut DbConn, scope: &Scope, period: &Period) -> Result<Funne
          x.currency AS currency, COUNT(*) AS n, CAST(COALESCE(SUM(x.amount_e4), 0) AS BIGINT) AS amount_e4 \
          FROM (SELECT d.owner_id AS owner_id, d.stage AS stage, d.currency AS currency, \
          d.amount_e4 AS amount_e4, \
-         (SELECT MAX(s.position) FROM deal_stage_changes h INNER JOIN deal_stages s ON s.code = h.to_stage \
-          WHERE h.deal_id = d.id AND s.kind = 'open') AS reached \
+         MAX(CASE WHEN s.kind = 'open' THEN s.position END) AS reached \
          FROM deals d INNER JOIN clients c ON c.id = d.client_id \
+         LEFT JOIN deal_stage_changes h ON h.deal_id = d.id \
+         LEFT JOIN deal_stages s ON s.code = h.to_stage \
          WHERE d.created_at >= ",
     );
     q.bind(Param::Ts(period.start()))
@@ -539,7 +558,13 @@ pub fn funnel(conn: &mut DbConn, scope: &Scope, period: &Period) -> Result<Funne
         .bind(Param::Ts(period.end()))
         .client_live("c")
         .people_scope(scope, "d.owner_id")
-        .push(") x GROUP BY x.owner_id, x.stage, x.reached, x.currency");
+        // One pass over each deal's history (a correlated subquery was
+        // evaluated twice per deal by SQLite: once for the output, once for
+        // the grouping). `d.id` is the key, so the other columns follow it.
+        .push(
+            " GROUP BY d.id, d.owner_id, d.stage, d.currency, d.amount_e4) x \
+             GROUP BY x.owner_id, x.stage, x.reached, x.currency",
+        );
     let mut rows: Vec<FunnelRow> = q.load(conn)?;
     keep_people(
         scope,
@@ -746,7 +771,7 @@ pub fn revenue(
         .bind(Param::Ts(period.start()))
         .push(" AND i.issued_at < ")
         .bind(Param::Ts(period.end()))
-        .client_scope(scope, "c")
+        .client_scope_driven(scope, "c")
         .push(" GROUP BY 1, 2, 3");
     let issued: Vec<IssuedRow> = q.load(conn)?;
 
@@ -762,7 +787,7 @@ pub fn revenue(
         .bind(Param::Day(period.from))
         .push(" AND p.paid_on <= ")
         .bind(Param::Day(period.to))
-        .client_scope(scope, "c")
+        .client_scope_driven(scope, "c")
         .push(" GROUP BY 1, 2");
     let paid: Vec<PaidRow> = q.load(conn)?;
 
