@@ -37,7 +37,8 @@ use crate::crm::{CrmError, contact, search};
 use crate::identity::users::{self, NewUser};
 use crate::identity::{IdentityError, Role, password};
 use crate::store::schema::{
-    client_contacts, client_statuses, client_tags, clients, deals, timeline_entries,
+    client_contacts, client_statuses, client_tags, clients, deal_stage_changes, deals,
+    invoice_lines, invoice_sequences, invoices, payments, projects, timeline_entries,
 };
 use crate::store::{DbConn, Store, StoreError, write_tx};
 
@@ -1000,6 +1001,7 @@ const CALL_OUTCOMES: &[(&str, u32)] = &[
     ("busy", 7),
     ("voicemail", 8),
     ("callback requested", 5),
+    ("complaint", 2),
 ];
 
 const CALL_NOTES: &[&str] = &[
@@ -1189,8 +1191,115 @@ struct DealIns {
     owner_id: Option<String>,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    lost_reason: Option<&'static str>,
 }
-const DEAL_COLS: usize = 10;
+const DEAL_COLS: usize = 11;
+
+#[derive(Insertable)]
+#[diesel(table_name = deal_stage_changes, treat_none_as_default_value = false)]
+struct StageChangeIns {
+    id: String,
+    deal_id: String,
+    from_stage: Option<&'static str>,
+    to_stage: &'static str,
+    lost_reason: Option<&'static str>,
+    changed_at: NaiveDateTime,
+    changed_by: Option<String>,
+}
+const STAGE_CHANGE_COLS: usize = 7;
+
+#[derive(Insertable)]
+#[diesel(table_name = projects, treat_none_as_default_value = false)]
+struct ProjectIns {
+    id: String,
+    client_id: String,
+    name: &'static str,
+    status: &'static str,
+    starts_on: Option<NaiveDate>,
+    ends_on: Option<NaiveDate>,
+    responsible_id: Option<String>,
+    created_by: Option<String>,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+const PROJECT_COLS: usize = 10;
+
+/// An issued invoice; its number is taken from the sequence by the writer.
+#[derive(Insertable)]
+#[diesel(table_name = invoices, treat_none_as_default_value = false)]
+struct InvoiceIns {
+    id: String,
+    client_id: String,
+    kind: &'static str,
+    number: Option<i64>,
+    state: &'static str,
+    currency: &'static str,
+    issued_at: Option<NaiveDateTime>,
+    due_on: Option<NaiveDate>,
+    line_count: i32,
+    subtotal_e4: i64,
+    tax_e4: i64,
+    total_e4: i64,
+    paid_e4: i64,
+    credited_e4: i64,
+    created_by: Option<String>,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+const INVOICE_COLS: usize = 17;
+
+#[derive(Insertable)]
+#[diesel(table_name = invoice_lines, treat_none_as_default_value = false)]
+struct InvoiceLineIns {
+    id: String,
+    invoice_id: String,
+    position: i32,
+    description: &'static str,
+    quantity_e4: i64,
+    unit_price_e4: i64,
+    tax_rate_e4: i64,
+    net_e4: i64,
+    tax_e4: i64,
+    total_e4: i64,
+}
+const LINE_COLS: usize = 10;
+
+#[derive(Insertable)]
+#[diesel(table_name = payments, treat_none_as_default_value = false)]
+struct PaymentIns {
+    id: String,
+    invoice_id: String,
+    amount_e4: i64,
+    paid_on: NaiveDate,
+    method: Option<&'static str>,
+    created_by: Option<String>,
+    created_at: NaiveDateTime,
+}
+const PAYMENT_COLS: usize = 7;
+
+/// The open stages in pipeline order (the demo uses the default pipeline).
+const OPEN_STAGES: &[&str] = &["new", "qualified", "proposal", "negotiation"];
+
+const LOST_REASONS: &[(&str, u32)] = &[
+    ("Price too high", 30),
+    ("Chose a competitor", 22),
+    ("No budget this year", 16),
+    ("No answer after the proposal", 14),
+    ("Timing: postponed", 12),
+    ("Not a fit", 6),
+];
+
+/// VAT by currency (percent), roughly the countries' standard rates.
+fn tax_rate(currency: &str) -> i64 {
+    match currency {
+        "GEL" | "AZN" => 18,
+        "UZS" => 12,
+        "RUB" => 20,
+        "AED" => 5,
+        "EUR" => 19,
+        _ => 0,
+    }
+}
 
 #[derive(Default)]
 struct Batch {
@@ -1199,6 +1308,11 @@ struct Batch {
     tags: Vec<TagIns>,
     timeline: Vec<TimelineIns>,
     deals: Vec<DealIns>,
+    stage_changes: Vec<StageChangeIns>,
+    projects: Vec<ProjectIns>,
+    invoices: Vec<InvoiceIns>,
+    lines: Vec<InvoiceLineIns>,
+    payments: Vec<PaymentIns>,
 }
 
 #[derive(Debug, Default, Clone, Copy, serde::Serialize)]
@@ -1209,6 +1323,10 @@ struct Counts {
     tags: u64,
     timeline: u64,
     deals: u64,
+    stage_changes: u64,
+    projects: u64,
+    invoices: u64,
+    payments: u64,
 }
 
 impl Counts {
@@ -1219,6 +1337,10 @@ impl Counts {
         self.tags += o.tags;
         self.timeline += o.timeline;
         self.deals += o.deals;
+        self.stage_changes += o.stage_changes;
+        self.projects += o.projects;
+        self.invoices += o.invoices;
+        self.payments += o.payments;
     }
 
     fn add(&mut self, b: &Batch) {
@@ -1233,6 +1355,10 @@ impl Counts {
         self.tags += b.tags.len() as u64;
         self.timeline += b.timeline.len() as u64;
         self.deals += b.deals.len() as u64;
+        self.stage_changes += b.stage_changes.len() as u64;
+        self.projects += b.projects.len() as u64;
+        self.invoices += b.invoices.len() as u64;
+        self.payments += b.payments.len() as u64;
     }
 }
 
@@ -1414,19 +1540,38 @@ impl Generator<'_> {
                 let rng = &mut self.rng;
                 let title = *rng.pick(DEAL_TITLES);
                 let stage = *rng.weighted(DEAL_STAGES);
+                let lost_reason = (stage == "lost").then(|| *rng.weighted(LOST_REASONS));
+                let deal_id = self.ids.next()?;
+                let amount_e4 = whole * 10_000 + cents;
+                let rng = &mut self.rng;
+                let expected_close = rng
+                    .percent(85)
+                    .then(|| (opened + Duration::days(rng.range(7, 150))).date());
+                self.deal_history(
+                    &deal_id,
+                    stage,
+                    lost_reason,
+                    &owner.id,
+                    opened,
+                    updated,
+                    out,
+                )?;
+                if stage == "won" {
+                    self.billing(&id, title, amount_e4, currency, &owner.id, updated, out)?;
+                    last = last.max(updated);
+                }
                 out.deals.push(DealIns {
-                    id: self.ids.next()?,
+                    id: deal_id,
                     client_id: id.clone(),
                     title,
-                    amount_e4: whole * 10_000 + cents,
+                    amount_e4,
                     currency,
                     stage,
-                    expected_close: rng
-                        .percent(85)
-                        .then(|| (opened + Duration::days(rng.range(7, 150))).date()),
+                    expected_close,
                     owner_id: Some(owner.id.clone()),
                     created_at: opened,
                     updated_at: updated,
+                    lost_reason,
                 });
             }
         }
@@ -1447,6 +1592,185 @@ impl Generator<'_> {
             created_at: created,
             updated_at: last,
         });
+        Ok(())
+    }
+
+    /// The stage changes that brought a deal to `stage`: from `new` through
+    /// some of the open stages (now and then one is skipped), then won or lost;
+    /// spread between its creation and its last update.
+    #[allow(clippy::too_many_arguments)]
+    fn deal_history(
+        &mut self,
+        deal_id: &str,
+        stage: &'static str,
+        lost_reason: Option<&'static str>,
+        owner: &str,
+        opened: NaiveDateTime,
+        updated: NaiveDateTime,
+        out: &mut Batch,
+    ) -> Result<(), DemoError> {
+        let rng = &mut self.rng;
+        let furthest = match stage {
+            "won" => *rng.weighted(&[(1usize, 10), (2, 35), (3, 55)]),
+            "lost" => *rng.weighted(&[(0usize, 30), (1, 30), (2, 25), (3, 15)]),
+            open => OPEN_STAGES.iter().position(|s| *s == open).unwrap_or(0),
+        };
+        let mut path: Vec<&'static str> = vec![OPEN_STAGES[0]];
+        for s in &OPEN_STAGES[1..=furthest] {
+            // The last open stage reached is always recorded; earlier ones are
+            // sometimes skipped (a deal moved two columns at once).
+            if *s == OPEN_STAGES[furthest] || !rng.percent(12) {
+                path.push(*s);
+            }
+        }
+        if stage == "won" || stage == "lost" {
+            path.push(stage);
+        }
+        let span = (updated - opened).num_seconds().max(1);
+        let mut at = opened;
+        let mut from: Option<&'static str> = None;
+        for (i, to) in path.iter().enumerate() {
+            if i > 0 {
+                let left = (updated - at).num_seconds().max(1);
+                let step = (span / path.len() as i64).clamp(1, left);
+                at += Duration::seconds(self.rng.range(1, step));
+            }
+            out.stage_changes.push(StageChangeIns {
+                id: self.ids.next()?,
+                deal_id: deal_id.to_string(),
+                from_stage: from,
+                to_stage: to,
+                lost_reason: if *to == "lost" { lost_reason } else { None },
+                changed_at: at,
+                changed_by: Some(owner.to_string()),
+            });
+            from = Some(*to);
+        }
+        Ok(())
+    }
+
+    /// A won deal becomes a project and one to four issued invoices (the deal's
+    /// amount in parts, with the currency's VAT), issued a month apart from the
+    /// win, each paid in full, in part or not at all, by how long ago it fell due.
+    #[allow(clippy::too_many_arguments)]
+    fn billing(
+        &mut self,
+        client_id: &str,
+        title: &'static str,
+        amount_e4: i64,
+        currency: &'static str,
+        owner: &str,
+        won: NaiveDateTime,
+        out: &mut Batch,
+    ) -> Result<(), DemoError> {
+        let rng = &mut self.rng;
+        let starts = won.date() + Duration::days(rng.range(0, 14));
+        let ends = starts + Duration::days(rng.range(20, 150));
+        let status = if ends < self.now.date() {
+            *rng.weighted(&[("done", 90u32), ("cancelled", 4), ("on_hold", 6)])
+        } else if starts <= self.now.date() {
+            "active"
+        } else {
+            "planned"
+        };
+        out.projects.push(ProjectIns {
+            id: self.ids.next()?,
+            client_id: client_id.to_string(),
+            name: title,
+            status,
+            starts_on: Some(starts),
+            ends_on: Some(ends),
+            responsible_id: Some(owner.to_string()),
+            created_by: Some(owner.to_string()),
+            created_at: won,
+            updated_at: won,
+        });
+        let rng = &mut self.rng;
+        let parts = *rng.weighted(&[(1i64, 55u32), (2, 25), (3, 12), (4, 8)]);
+        // Whole cents (whole units for UZS), the last part takes the rest.
+        let unit: i64 = if currency == "UZS" { 10_000 } else { 100 };
+        let share = (amount_e4 / parts) / unit * unit;
+        let rate = tax_rate(currency);
+        let today = self.now.date();
+        for i in 0..parts {
+            let rng = &mut self.rng;
+            let issued = won
+                + Duration::days(30 * i + rng.range(0, 5))
+                + Duration::seconds(rng.range(0, 86_399));
+            if issued >= self.now {
+                break;
+            }
+            let net = if i == parts - 1 {
+                amount_e4 - share * (parts - 1)
+            } else {
+                share
+            };
+            let tax = (net * rate / 100 + unit / 2) / unit * unit;
+            let total = net + tax;
+            let due = issued.date() + Duration::days(*rng.pick(&[14, 14, 30, 30, 45]));
+            let invoice_id = self.ids.next()?;
+            // Paid in full, in part, or not yet: older invoices are mostly settled.
+            let settled = if due < today - Duration::days(30) {
+                *rng.weighted(&[("full", 86u32), ("part", 6), ("none", 8)])
+            } else if due < today {
+                *rng.weighted(&[("full", 55u32), ("part", 15), ("none", 30)])
+            } else {
+                *rng.weighted(&[("full", 35u32), ("part", 10), ("none", 55)])
+            };
+            let mut paid = 0;
+            if settled != "none" {
+                let latest = (today - issued.date()).num_days().max(0);
+                let on = issued.date() + Duration::days(rng.range(0, latest.min(60)));
+                let amount = if settled == "full" {
+                    total
+                } else {
+                    (total * rng.range(20, 80) / 100) / unit * unit
+                };
+                if amount > 0 {
+                    paid = amount;
+                    out.payments.push(PaymentIns {
+                        id: self.ids.next()?,
+                        invoice_id: invoice_id.clone(),
+                        amount_e4: amount,
+                        paid_on: on,
+                        method: Some(*self.rng.pick(&["bank", "bank", "card", "cash"])),
+                        created_by: Some(owner.to_string()),
+                        created_at: on.and_hms_opt(12, 0, 0).unwrap_or(issued),
+                    });
+                }
+            }
+            out.lines.push(InvoiceLineIns {
+                id: self.ids.next()?,
+                invoice_id: invoice_id.clone(),
+                position: 1,
+                description: title,
+                quantity_e4: 10_000,
+                unit_price_e4: net,
+                tax_rate_e4: rate * 10_000,
+                net_e4: net,
+                tax_e4: tax,
+                total_e4: total,
+            });
+            out.invoices.push(InvoiceIns {
+                id: invoice_id,
+                client_id: client_id.to_string(),
+                kind: "invoice",
+                number: None,
+                state: "sent",
+                currency,
+                issued_at: Some(issued),
+                due_on: Some(due),
+                line_count: 1,
+                subtotal_e4: net,
+                tax_e4: tax,
+                total_e4: total,
+                paid_e4: paid,
+                credited_e4: 0,
+                created_by: Some(owner.to_string()),
+                created_at: issued,
+                updated_at: issued,
+            });
+        }
         Ok(())
     }
 
@@ -1535,7 +1859,18 @@ impl Generator<'_> {
 
 /// Writes one batch with multi-row inserts on the concrete connection (the
 /// `MultiConnection` enum cannot batch).
-fn insert_batch(conn: &mut DbConn, b: &Batch) -> Result<(), diesel::result::Error> {
+fn insert_batch(
+    conn: &mut DbConn,
+    b: &mut Batch,
+    last_number: &mut i64,
+) -> Result<(), diesel::result::Error> {
+    // Issued invoices take the next numbers of the one sequence, in this
+    // transaction (the caller stores the sequence's new end with them).
+    for inv in &mut b.invoices {
+        *last_number += 1;
+        inv.number = Some(*last_number);
+    }
+    let b = &*b;
     macro_rules! put_all {
         ($c:expr) => {{
             for chunk in b.clients.chunks(MAX_BINDS / CLIENT_COLS) {
@@ -1560,6 +1895,31 @@ fn insert_batch(conn: &mut DbConn, b: &Batch) -> Result<(), diesel::result::Erro
             }
             for chunk in b.deals.chunks(MAX_BINDS / DEAL_COLS) {
                 diesel::insert_into(deals::table)
+                    .values(chunk)
+                    .execute($c)?;
+            }
+            for chunk in b.stage_changes.chunks(MAX_BINDS / STAGE_CHANGE_COLS) {
+                diesel::insert_into(deal_stage_changes::table)
+                    .values(chunk)
+                    .execute($c)?;
+            }
+            for chunk in b.projects.chunks(MAX_BINDS / PROJECT_COLS) {
+                diesel::insert_into(projects::table)
+                    .values(chunk)
+                    .execute($c)?;
+            }
+            for chunk in b.invoices.chunks(MAX_BINDS / INVOICE_COLS) {
+                diesel::insert_into(invoices::table)
+                    .values(chunk)
+                    .execute($c)?;
+            }
+            for chunk in b.lines.chunks(MAX_BINDS / LINE_COLS) {
+                diesel::insert_into(invoice_lines::table)
+                    .values(chunk)
+                    .execute($c)?;
+            }
+            for chunk in b.payments.chunks(MAX_BINDS / PAYMENT_COLS) {
+                diesel::insert_into(payments::table)
                     .values(chunk)
                     .execute($c)?;
             }
@@ -1600,7 +1960,8 @@ pub fn load(
         // doing the same work a little later under load; right after a bulk
         // load without statistics, list pages were several times slower.
         conn.batch_execute(
-            "VACUUM (ANALYZE) clients, client_contacts, client_tags, timeline_entries, deals",
+            "VACUUM (ANALYZE) clients, client_contacts, client_tags, timeline_entries, deals, \
+             deal_stage_changes, projects, invoices, invoice_lines, payments",
         )
     };
     if let Err(e) = housekeeping {
@@ -1672,8 +2033,18 @@ pub fn load(
     }
     let _ = write!(
         s,
-        "Clients: {} · phones: {} · emails: {} · tags: {} · timeline entries: {} · deals: {}",
-        counts.clients, counts.phones, counts.emails, counts.tags, counts.timeline, counts.deals
+        "Clients: {} · phones: {} · emails: {} · tags: {} · timeline entries: {} · deals: {} \
+         (stage changes: {}) · projects: {} · invoices: {} · payments: {}",
+        counts.clients,
+        counts.phones,
+        counts.emails,
+        counts.tags,
+        counts.timeline,
+        counts.deals,
+        counts.stage_changes,
+        counts.projects,
+        counts.invoices,
+        counts.payments
     );
     Ok(s)
 }
@@ -1736,6 +2107,18 @@ fn load_clients(
             // One transaction holds several generated batches.
             let mut pending = Counts::default();
             write_tx(conn, |c| -> Result<(), DemoError> {
+                // The invoice sequence, locked for this transaction (a row lock on
+                // PostgreSQL; SQLite's write lock is held already).
+                diesel::update(
+                    invoice_sequences::table.filter(invoice_sequences::name.eq("invoice")),
+                )
+                .set(invoice_sequences::last_number.eq(invoice_sequences::last_number))
+                .execute(c)?;
+                let mut last_number: i64 = invoice_sequences::table
+                    .filter(invoice_sequences::name.eq("invoice"))
+                    .select(invoice_sequences::last_number)
+                    .first(c)?;
+                let first_number = last_number;
                 while (pending.clients as usize) < TX_CLIENTS {
                     let t = Instant::now();
                     let Ok(message) = rx.recv() else {
@@ -1743,9 +2126,9 @@ fn load_clients(
                         break;
                     };
                     waited += t.elapsed();
-                    let batch = message?;
+                    let mut batch = message?;
                     let t = Instant::now();
-                    insert_batch(c, &batch)?;
+                    insert_batch(c, &mut batch, &mut last_number)?;
                     wrote += t.elapsed();
                     pending.add(&batch);
                     let written = counts.clients + pending.clients;
@@ -1764,6 +2147,13 @@ fn load_clients(
                             waited.as_secs_f64(),
                         );
                     }
+                }
+                if last_number != first_number {
+                    diesel::update(
+                        invoice_sequences::table.filter(invoice_sequences::name.eq("invoice")),
+                    )
+                    .set(invoice_sequences::last_number.eq(last_number))
+                    .execute(c)?;
                 }
                 Ok(())
             })

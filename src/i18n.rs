@@ -17,6 +17,7 @@ const LOCALES: &[(&str, &[&str])] = &[(
         include_str!("../locales/en/work.ftl"),
         include_str!("../locales/en/billing.ftl"),
         include_str!("../locales/en/import.ftl"),
+        include_str!("../locales/en/reports.ftl"),
     ],
 )];
 

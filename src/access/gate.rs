@@ -1078,3 +1078,7 @@ pub use gate_depart::{DepartOutcome, Departure, DepartureReport};
 // CSV import of clients: staged uploads, preview, all-or-nothing commit.
 #[path = "gate_import.rs"]
 mod gate_import;
+// Reports: funnel, revenue, activity, clients at risk and their flags.
+#[path = "gate_reports.rs"]
+mod gate_reports;
+pub use gate_reports::AT_RISK_EVENT;

@@ -36,6 +36,11 @@ pub enum Object {
     Invoice,
     /// Payments recorded against invoices; reached through the invoice's client.
     Payment,
+    /// Reports (funnel, revenue, activity, clients at risk): a person's numbers
+    /// are reached like their own records.
+    Report,
+    /// The clients-at-risk flags that owners configure.
+    ReportSettings,
 }
 
 impl Object {
@@ -55,6 +60,8 @@ impl Object {
             Object::Project => "project",
             Object::Invoice => "invoice",
             Object::Payment => "payment",
+            Object::Report => "report",
+            Object::ReportSettings => "report_settings",
         }
     }
 }

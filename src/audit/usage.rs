@@ -68,7 +68,9 @@ pub fn count(conn: &mut DbConn, rows: &[NewAuditRow]) -> Result<(), StoreError> 
             }
             // A list inside one record (the Gate says so when it records it)
             // is part of reading that record, which is counted as a view.
-            "client.list" | "deal.list" | "task.list" if !row.one_record => {
+            "client.list" | "deal.list" | "task.list" | "report.at_risk.list"
+                if !row.one_record =>
+            {
                 bump(
                     conn,
                     user,

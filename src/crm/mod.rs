@@ -70,3 +70,5 @@ pub mod projects;
 // CSV import of clients: the file reader (pure) and the staged, checked commit.
 pub mod import_csv;
 pub mod imports;
+// Reports (funnel, revenue, activity, clients at risk).
+pub mod reports;

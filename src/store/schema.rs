@@ -684,3 +684,20 @@ diesel::joinable!(alert_deliveries -> alerts (alert_id));
 diesel::allow_tables_to_appear_in_same_query!(alert_deliveries, alerts);
 diesel::allow_tables_to_appear_in_same_query!(user_emails, users);
 diesel::allow_tables_to_appear_in_same_query!(alert_outbox, alerts);
+
+// Reports: the owner's clients-at-risk flags.
+diesel::table! {
+    report_settings (id) {
+        id -> Text,
+        complaints_on -> Bool,
+        complaints_min -> Integer,
+        complaints_days -> Integer,
+        complaint_outcome -> Text,
+        no_contact_on -> Bool,
+        no_contact_days -> Integer,
+        overdue_on -> Bool,
+        overdue_days -> Integer,
+        updated_at -> Timestamp,
+        updated_by -> Nullable<Text>,
+    }
+}

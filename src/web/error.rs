@@ -54,6 +54,10 @@ pub enum ApiError {
     /// Anything unexpected; `0` is logged, never sent.
     #[error("internal error")]
     Internal(String),
+    /// A query-string parameter that cannot be used (a report's period, a
+    /// limit): the request itself is malformed, so 400 with the field named.
+    #[error("{msg}")]
+    BadParameter { field: String, msg: Msg },
 }
 
 #[derive(Serialize)]
@@ -91,6 +95,7 @@ impl ApiError {
             ApiError::AuditUnavailable => "audit_unavailable",
             ApiError::Unavailable => "unavailable",
             ApiError::Internal(_) => "internal",
+            ApiError::BadParameter { .. } => "bad_parameter",
         }
     }
 
@@ -98,6 +103,7 @@ impl ApiError {
         match self {
             ApiError::Invalid { field, .. } => field.as_deref(),
             ApiError::KeyRejected(check, _) => Some(check),
+            ApiError::BadParameter { field, .. } => Some(field),
             _ => None,
         }
     }
@@ -107,6 +113,7 @@ impl ApiError {
         match (self, t) {
             (
                 ApiError::Invalid { msg, .. }
+                | ApiError::BadParameter { msg, .. }
                 | ApiError::NotAllowed(msg)
                 | ApiError::TooLargeFile(msg)
                 | ApiError::KeyRejected(_, msg),
@@ -150,7 +157,7 @@ impl ResponseError for ApiError {
             | ApiError::KeyRejected(..) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::BadParameter { .. } => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) | ApiError::TooLargeFile(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,

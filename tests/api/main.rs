@@ -23,6 +23,7 @@ mod import;
 mod intake;
 mod keys;
 mod notify;
+mod reports;
 mod scope_property;
 mod security;
 mod store;

@@ -6,6 +6,7 @@ pub mod clients;
 pub mod exports;
 pub mod hardware_keys;
 pub mod imports;
+pub mod reports;
 pub mod sessions;
 pub mod teams;
 pub mod throttle;

@@ -22,6 +22,8 @@ pub mod billing;
 pub mod departures;
 // CSV import of clients.
 pub mod imports;
+// Reports.
+pub mod reports;
 
 use actix_web::web;
 
@@ -45,6 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(backups::configure)
                 .configure(billing::configure)
                 .configure(departures::configure)
-                .configure(imports::configure),
+                .configure(imports::configure)
+                .configure(reports::configure),
         );
 }

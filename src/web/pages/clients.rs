@@ -58,6 +58,7 @@ pub(super) fn chrome(state: &AppState, t: Localizer, authed: &Authed) -> Chrome 
         user: Some(authed.actor.display_name.clone()),
         csrf: authed.csrf_token.clone(),
         audit_nav: state.gate.can(&authed.actor, Object::Audit, Action::Read),
+        reports_nav: state.gate.can(&authed.actor, Object::Report, Action::Read),
     }
 }
 

@@ -21,6 +21,8 @@ pub mod reveal;
 pub mod imports;
 // Departure mode for owners: leaving users, their reports, the hand-over.
 pub mod departures;
+// Reports: funnel, revenue, activity, clients at risk.
+pub mod reports;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -47,7 +49,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(projects::configure)
         .configure(reveal::configure)
         .configure(imports::configure)
-        .configure(departures::configure);
+        .configure(departures::configure)
+        .configure(reports::configure);
 }
 
 const APP_CSS: &str = include_str!("../../../static/app.css");
@@ -75,6 +78,8 @@ pub struct Chrome {
     pub csrf: String,
     /// Whether the navigation links the audit log (owners).
     pub audit_nav: bool,
+    /// Whether the navigation links the reports (roles that read them).
+    pub reports_nav: bool,
 }
 
 pub fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, ApiError> {
@@ -121,6 +126,7 @@ pub fn error_page(
             user: None,
             csrf: String::new(),
             audit_nav: false,
+            reports_nav: false,
         },
         status: status.as_u16(),
         message,
