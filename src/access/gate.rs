@@ -281,6 +281,64 @@ impl Gate {
             .await
     }
 
+    /// Role check and scope for `(obj, act)`, then the domain call with its
+    /// audit event: the whole door in one call for any record kind.
+    #[allow(clippy::too_many_arguments)]
+    async fn through<T, F>(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+        rule: (Object, Action),
+        event: &'static str,
+        kind: &'static str,
+        ids: Vec<String>,
+        mode: Mode,
+        f: F,
+    ) -> Result<T, GateError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn, Ctx<'_>, &Scope) -> Result<Touched<T>, CrmError> + Send + 'static,
+    {
+        let target = ids.first().cloned();
+        let scope = self.scope_as(actor, meta, rule, event, kind, ids).await?;
+        self.pass_as(scope, meta, mode, event, kind, target, f)
+            .await
+    }
+
+    /// `through` for one record named by `id` (its first audited id).
+    #[allow(clippy::too_many_arguments)]
+    async fn on_record<T, F>(
+        &self,
+        actor: &Actor,
+        meta: &RequestMeta,
+        rule: (Object, Action),
+        event: &'static str,
+        kind: &'static str,
+        id: &str,
+        mode: Mode,
+        f: F,
+    ) -> Result<T, GateError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn, Ctx<'_>, &Scope, &str) -> Result<Touched<T>, CrmError>
+            + Send
+            + 'static,
+    {
+        let id = id.to_string();
+        let ids = vec![id.clone()];
+        self.through(
+            actor,
+            meta,
+            rule,
+            event,
+            kind,
+            ids,
+            mode,
+            move |conn, ctx, scope| f(conn, ctx, scope, &id),
+        )
+        .await
+    }
+
     /// `pass` for records of `kind` (deals, tasks).
     #[allow(clippy::too_many_arguments)]
     async fn pass_as<T, F>(

@@ -8,10 +8,7 @@ use serde_json::json;
 
 use super::{Gate, GateError, Mode, Touched, touched};
 use crate::access::policy::{Action, Object};
-use crate::access::scope::Scope;
 use crate::audit::RequestMeta;
-use crate::crm::CrmError;
-use crate::crm::clients::Ctx;
 use crate::crm::deals::Deal;
 use crate::crm::invoices::{
     self, Balance, Invoice, InvoiceDetail, InvoicePatch, InvoiceQuery, NewCreditNote, NewInvoice,
@@ -20,7 +17,6 @@ use crate::crm::invoices::{
 use crate::crm::projects::{self, NewProject, Project, ProjectPatch, ProjectQuery};
 use crate::crm::types::Page;
 use crate::identity::Actor;
-use crate::store::DbConn;
 
 /// Everything a client has with the business, for its card and the API.
 #[derive(Debug, Clone, Serialize)]
@@ -62,64 +58,6 @@ fn invoice_touched(d: InvoiceDetail, detail: serde_json::Value) -> Touched<Invoi
 }
 
 impl Gate {
-    /// Role check and scope for `(obj, act)`, then the domain call with its
-    /// audit event: the whole door in one call for the records of this file.
-    #[allow(clippy::too_many_arguments)]
-    async fn through<T, F>(
-        &self,
-        actor: &Actor,
-        meta: &RequestMeta,
-        rule: (Object, Action),
-        event: &'static str,
-        kind: &'static str,
-        ids: Vec<String>,
-        mode: Mode,
-        f: F,
-    ) -> Result<T, GateError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut DbConn, Ctx<'_>, &Scope) -> Result<Touched<T>, CrmError> + Send + 'static,
-    {
-        let target = ids.first().cloned();
-        let scope = self.scope_as(actor, meta, rule, event, kind, ids).await?;
-        self.pass_as(scope, meta, mode, event, kind, target, f)
-            .await
-    }
-
-    /// `through` for one record named by `id` (its first audited id).
-    #[allow(clippy::too_many_arguments)]
-    async fn on_record<T, F>(
-        &self,
-        actor: &Actor,
-        meta: &RequestMeta,
-        rule: (Object, Action),
-        event: &'static str,
-        kind: &'static str,
-        id: &str,
-        mode: Mode,
-        f: F,
-    ) -> Result<T, GateError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut DbConn, Ctx<'_>, &Scope, &str) -> Result<Touched<T>, CrmError>
-            + Send
-            + 'static,
-    {
-        let id = id.to_string();
-        let ids = vec![id.clone()];
-        self.through(
-            actor,
-            meta,
-            rule,
-            event,
-            kind,
-            ids,
-            mode,
-            move |conn, ctx, scope| f(conn, ctx, scope, &id),
-        )
-        .await
-    }
-
     // -----------------------------------------------------------------------
     // Projects
 

@@ -37,6 +37,9 @@ fn view_detail(v: &ImportView) -> serde_json::Value {
     })
 }
 
+/// The rule every import step is checked against.
+const IMPORT: (Object, Action) = (Object::Client, Action::Import);
+
 impl Gate {
     async fn import_scope(
         &self,
@@ -45,15 +48,8 @@ impl Gate {
         event: &'static str,
         ids: Vec<String>,
     ) -> Result<super::Scope, GateError> {
-        self.scope_as(
-            actor,
-            meta,
-            (Object::Client, Action::Import),
-            event,
-            "import",
-            ids,
-        )
-        .await
+        self.scope_as(actor, meta, IMPORT, event, "import", ids)
+            .await
     }
 
     /// Reads an uploaded file and stages it for its uploader. A file that cannot
@@ -125,19 +121,16 @@ impl Gate {
         meta: &RequestMeta,
         id: &str,
     ) -> Result<ImportView, GateError> {
-        let scope = self
-            .import_scope(actor, meta, "client.import.read", vec![id.into()])
-            .await?;
-        let id = id.to_string();
-        self.pass_as(
-            scope,
+        self.on_record(
+            actor,
             meta,
-            Mode::Read,
+            IMPORT,
             "client.import.read",
             "import",
-            Some(id.clone()),
-            move |conn, ctx, scope| {
-                let view = imports::show(conn, ctx, scope, &id)?;
+            id,
+            Mode::Read,
+            move |conn, ctx, scope, id| {
+                let view = imports::show(conn, ctx, scope, id)?;
                 let ids = view_ids(&view);
                 Ok(touched(view.clone(), ids, view_detail(&view)))
             },
@@ -153,19 +146,16 @@ impl Gate {
         id: &str,
         settings: Settings,
     ) -> Result<ImportView, GateError> {
-        let scope = self
-            .import_scope(actor, meta, "client.import.configure", vec![id.into()])
-            .await?;
-        let id = id.to_string();
-        self.pass_as(
-            scope,
+        self.on_record(
+            actor,
             meta,
-            Mode::Write,
+            IMPORT,
             "client.import.configure",
             "import",
-            Some(id.clone()),
-            move |conn, ctx, scope| {
-                let view = imports::configure(conn, ctx, scope, &id, &settings)?;
+            id,
+            Mode::Write,
+            move |conn, ctx, scope, id| {
+                let view = imports::configure(conn, ctx, scope, id, &settings)?;
                 let ids = view_ids(&view);
                 let mut detail = view_detail(&view);
                 detail["mapping"] = json!(view.mapping);
@@ -182,20 +172,17 @@ impl Gate {
         meta: &RequestMeta,
         id: &str,
     ) -> Result<(), GateError> {
-        let scope = self
-            .import_scope(actor, meta, "client.import.discard", vec![id.into()])
-            .await?;
-        let id = id.to_string();
-        self.pass_as(
-            scope,
+        self.on_record(
+            actor,
             meta,
-            Mode::Write,
+            IMPORT,
             "client.import.discard",
             "import",
-            Some(id.clone()),
-            move |conn, ctx, scope| {
-                imports::discard(conn, ctx, scope, &id)?;
-                Ok(touched((), vec![id], json!({})))
+            id,
+            Mode::Write,
+            move |conn, ctx, scope, id| {
+                imports::discard(conn, ctx, scope, id)?;
+                Ok(touched((), vec![id.to_string()], json!({})))
             },
         )
         .await
@@ -211,19 +198,16 @@ impl Gate {
         id: &str,
         settings: Settings,
     ) -> Result<Outcome, GateError> {
-        let scope = self
-            .import_scope(actor, meta, "client.import", vec![id.into()])
-            .await?;
-        let id = id.to_string();
-        self.pass_as(
-            scope,
+        self.on_record(
+            actor,
             meta,
-            Mode::Write,
+            IMPORT,
             "client.import",
             "client",
-            Some(id.clone()),
-            move |conn, ctx, scope| {
-                let (batch, outcome) = imports::commit(conn, ctx, scope, &id, &settings)?;
+            id,
+            Mode::Write,
+            move |conn, ctx, scope, id| {
+                let (batch, outcome) = imports::commit(conn, ctx, scope, id, &settings)?;
                 let detail = json!({
                     "batch": batch, "rows": outcome.rows,
                     "created": outcome.created.len(), "merged": outcome.merged.len(),

@@ -34,16 +34,14 @@ impl Gate {
         let period = self.report_period(&input, DefaultSpan::Days90)?;
         let event = "report.funnel.read";
         let rule = (Object::Report, Action::Read);
-        let scope = self
-            .scope_as(actor, meta, rule, event, "report", vec![])
-            .await?;
-        self.pass_as(
-            scope,
+        self.through(
+            actor,
             meta,
-            Mode::Read,
+            rule,
             event,
             "report",
-            None,
+            vec![],
+            Mode::Read,
             move |conn, _, scope| {
                 let r = reports::funnel(conn, scope, &period)?;
                 let detail = json!({
@@ -65,16 +63,14 @@ impl Gate {
         let period = self.report_period(&input, DefaultSpan::Months12)?;
         let event = "report.revenue.read";
         let rule = (Object::Report, Action::Read);
-        let scope = self
-            .scope_as(actor, meta, rule, event, "report", vec![])
-            .await?;
-        self.pass_as(
-            scope,
+        self.through(
+            actor,
             meta,
-            Mode::Read,
+            rule,
             event,
             "report",
-            None,
+            vec![],
+            Mode::Read,
             move |conn, ctx, scope| {
                 let r = reports::revenue(conn, ctx, scope, &period)?;
                 let detail = json!({
@@ -96,16 +92,14 @@ impl Gate {
         let period = self.report_period(&input, DefaultSpan::Days90)?;
         let event = "report.activity.read";
         let rule = (Object::Report, Action::Read);
-        let scope = self
-            .scope_as(actor, meta, rule, event, "report", vec![])
-            .await?;
-        self.pass_as(
-            scope,
+        self.through(
+            actor,
             meta,
-            Mode::Read,
+            rule,
             event,
             "report",
-            None,
+            vec![],
+            Mode::Read,
             move |conn, ctx, scope| {
                 let r = reports::activity(conn, ctx, scope, &period)?;
                 let ids = r.people.iter().map(|p| p.user.id.clone()).collect();
@@ -129,16 +123,14 @@ impl Gate {
     ) -> Result<AtRiskReport, GateError> {
         let limit = reports::parse_limit(&query).map_err(GateError::from)?;
         let rule = (Object::Report, Action::Read);
-        let scope = self
-            .scope_as(actor, meta, rule, AT_RISK_EVENT, "client", vec![])
-            .await?;
-        self.pass_as(
-            scope,
+        self.through(
+            actor,
             meta,
-            Mode::Read,
+            rule,
             AT_RISK_EVENT,
             "client",
-            None,
+            vec![],
+            Mode::Read,
             move |conn, ctx, scope| {
                 let r = reports::at_risk(conn, ctx, scope, limit)?;
                 let ids = r.clients.iter().map(|c| c.id.clone()).collect();
@@ -159,16 +151,14 @@ impl Gate {
     ) -> Result<RiskSettings, GateError> {
         let event = "report.settings.read";
         let rule = (Object::Report, Action::Read);
-        let scope = self
-            .scope_as(actor, meta, rule, event, "report", vec![])
-            .await?;
-        self.pass_as(
-            scope,
+        self.through(
+            actor,
             meta,
-            Mode::Read,
+            rule,
             event,
             "report",
-            None,
+            vec![],
+            Mode::Read,
             move |conn, _, _| Ok(touched(reports::risk_settings(conn)?, vec![], json!({}))),
         )
         .await
@@ -183,16 +173,14 @@ impl Gate {
     ) -> Result<RiskSettings, GateError> {
         let event = "report.settings.update";
         let rule = (Object::ReportSettings, Action::Update);
-        let scope = self
-            .scope_as(actor, meta, rule, event, "report", vec![])
-            .await?;
-        self.pass_as(
-            scope,
+        self.through(
+            actor,
             meta,
-            Mode::Write,
+            rule,
             event,
             "report",
-            None,
+            vec![],
+            Mode::Write,
             move |conn, ctx, scope| {
                 let (old, new) = reports::update_risk_settings(conn, ctx, scope, &input)?;
                 let detail = json!({ "old": old, "new": new });
