@@ -1,4 +1,4 @@
-//! The funnel and revenue reports at scale, through the Gate (role check, SQL
+//! The funnel, revenue and clients-at-risk reports at scale, through the Gate (role check, SQL
 //! scope, the aggregate queries, the audit event), for an owner (everything), a
 //! team lead (a team) and a salesperson (their own), against a baseline measured
 //! in the same run on the same rows: a plain `COUNT(*)` (and sum) over the deals,
@@ -31,7 +31,7 @@ use holdfast::audit::values::ValuePolicy;
 use holdfast::audit::{AuditLog, RequestMeta};
 use holdfast::clock::Env;
 use holdfast::config::KeysConfig;
-use holdfast::crm::reports::PeriodInput;
+use holdfast::crm::reports::{AtRiskQuery, PeriodInput};
 use holdfast::identity::users::{self, NewUser};
 use holdfast::identity::{Actor, Role};
 use holdfast::store::Store;
@@ -62,12 +62,13 @@ fn env_number(name: &str, default: usize) -> anyhow::Result<usize> {
 enum Work {
     Funnel(Role),
     Revenue(Role),
+    AtRisk(Role),
     DealCount,
     InvoiceSum,
 }
 
 impl Work {
-    const ALL: [Work; 8] = [
+    const ALL: [Work; 11] = [
         Work::Funnel(Role::Owner),
         Work::Funnel(Role::Manager),
         Work::Funnel(Role::Sales),
@@ -76,7 +77,19 @@ impl Work {
         Work::Revenue(Role::Manager),
         Work::Revenue(Role::Sales),
         Work::InvoiceSum,
+        Work::AtRisk(Role::Owner),
+        Work::AtRisk(Role::Manager),
+        Work::AtRisk(Role::Sales),
     ];
+
+    /// The baseline a workload is compared with.
+    fn baseline(self) -> Option<Work> {
+        match self {
+            Work::Funnel(_) => Some(Work::DealCount),
+            Work::Revenue(_) | Work::AtRisk(_) => Some(Work::InvoiceSum),
+            Work::DealCount | Work::InvoiceSum => None,
+        }
+    }
 
     fn label(self) -> String {
         let who = |r: Role| match r {
@@ -87,6 +100,7 @@ impl Work {
         match self {
             Work::Funnel(r) => format!("funnel, 365 days, {}", who(r)),
             Work::Revenue(r) => format!("revenue, 12 months, {}", who(r)),
+            Work::AtRisk(r) => format!("clients at risk, first 100, {}", who(r)),
             Work::DealCount => "baseline: COUNT(*) of the period's deals".into(),
             Work::InvoiceSum => "baseline: COUNT(*), SUM(total) of the period's invoices".into(),
         }
@@ -261,6 +275,19 @@ async fn run(
                     let n: i64 = f.totals.iter().map(|t| t.invoices).sum();
                     format!("{n} invoices, {} currencies", f.totals.len())
                 }
+                Work::AtRisk(r) => {
+                    let f = gate
+                        .report_at_risk(
+                            who(r),
+                            &meta,
+                            AtRiskQuery {
+                                limit: Some("100".into()),
+                            },
+                        )
+                        .await
+                        .map_err(|e| anyhow!("at risk: {e}"))?;
+                    format!("{} clients listed", f.clients.len())
+                }
                 Work::DealCount => {
                     let mut conn = store.conn()?;
                     let n: i64 = deals::table
@@ -299,19 +326,31 @@ async fn run(
         rows.0, rows.1
     ));
     out.push_str(
-        "| workload | rows aggregated | p50 ms | p99 ms | mean ms |\n|---|---|---:|---:|---:|\n",
+        "| workload | rows aggregated | p50 ms | p99 ms | mean ms | ratio to its baseline (p50) |\n\
+         |---|---|---:|---:|---:|---:|\n",
     );
+    let p50 = |w: Work| -> f64 {
+        let i = Work::ALL.iter().position(|x| *x == w).unwrap_or(0);
+        let mut s = samples[i].clone();
+        s.sort_by(|a, b| a.total_cmp(b));
+        percentile(&s, 50.0)
+    };
     for (i, w) in Work::ALL.iter().enumerate() {
         let mut s = samples[i].clone();
         s.sort_by(|a, b| a.total_cmp(b));
         let mean = s.iter().sum::<f64>() / s.len().max(1) as f64;
+        let ratio = match w.baseline() {
+            Some(b) => format!("{:.1}×", percentile(&s, 50.0) / p50(b).max(0.001)),
+            None => "1×".into(),
+        };
         out.push_str(&format!(
-            "| {} | {} | {:.1} | {:.1} | {:.1} |\n",
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {} |\n",
             w.label(),
             checks[i],
             percentile(&s, 50.0),
             percentile(&s, 99.0),
-            mean
+            mean,
+            ratio
         ));
     }
     Ok(out)

@@ -1134,8 +1134,9 @@ struct ClientIns {
     created_by: Option<String>,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    last_contact_at: Option<NaiveDateTime>,
 }
-const CLIENT_COLS: usize = 14;
+const CLIENT_COLS: usize = 15;
 
 #[derive(Insertable)]
 #[diesel(table_name = client_contacts, treat_none_as_default_value = false)]
@@ -1192,8 +1193,9 @@ struct DealIns {
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
     lost_reason: Option<&'static str>,
+    reached_stage: &'static str,
 }
-const DEAL_COLS: usize = 11;
+const DEAL_COLS: usize = 12;
 
 #[derive(Insertable)]
 #[diesel(table_name = deal_stage_changes, treat_none_as_default_value = false)]
@@ -1492,12 +1494,16 @@ impl Generator<'_> {
             created_at: created,
         });
         let active = self.rng.percent(48);
+        let mut last_contact: Option<NaiveDateTime> = None;
         if active {
             let n = self.rng.range(1, 5);
             for _ in 0..n {
                 let at = self.after(created);
                 last = last.max(at);
                 let entry = self.activity(&id, author.clone(), at)?;
+                if crate::crm::timeline::CONTACT_KINDS.contains(&entry.kind) {
+                    last_contact = last_contact.max(Some(at));
+                }
                 out.timeline.push(entry);
             }
         }
@@ -1547,7 +1553,7 @@ impl Generator<'_> {
                 let expected_close = rng
                     .percent(85)
                     .then(|| (opened + Duration::days(rng.range(7, 150))).date());
-                self.deal_history(
+                let reached_stage = self.deal_history(
                     &deal_id,
                     stage,
                     lost_reason,
@@ -1572,6 +1578,7 @@ impl Generator<'_> {
                     created_at: opened,
                     updated_at: updated,
                     lost_reason,
+                    reached_stage,
                 });
             }
         }
@@ -1591,13 +1598,15 @@ impl Generator<'_> {
             created_by: Some(owner.id),
             created_at: created,
             updated_at: last,
+            last_contact_at: last_contact,
         });
         Ok(())
     }
 
     /// The stage changes that brought a deal to `stage`: from `new` through
     /// some of the open stages (now and then one is skipped), then won or lost;
-    /// spread between its creation and its last update.
+    /// spread between its creation and its last update. Returns the furthest
+    /// open stage reached.
     #[allow(clippy::too_many_arguments)]
     fn deal_history(
         &mut self,
@@ -1608,7 +1617,7 @@ impl Generator<'_> {
         opened: NaiveDateTime,
         updated: NaiveDateTime,
         out: &mut Batch,
-    ) -> Result<(), DemoError> {
+    ) -> Result<&'static str, DemoError> {
         let rng = &mut self.rng;
         let furthest = match stage {
             "won" => *rng.weighted(&[(1usize, 10), (2, 35), (3, 55)]),
@@ -1646,7 +1655,7 @@ impl Generator<'_> {
             });
             from = Some(*to);
         }
-        Ok(())
+        Ok(OPEN_STAGES[furthest])
     }
 
     /// A won deal becomes a project and one to four issued invoices (the deal's
@@ -2354,6 +2363,26 @@ mod tests {
         };
         let indexed = diesel::sql_query(search).get_result::<CountRow>(conn)?.n;
         assert!(indexed > 0);
+        // The loader writes what crm::deals and crm::timeline keep for the
+        // reports exactly as they would: the same SQL as the migration's.
+        let wrong_reached = diesel::sql_query(
+            "SELECT count(*) AS n FROM deals WHERE reached_stage IS DISTINCT FROM \
+             (SELECT h.to_stage FROM deal_stage_changes h \
+              INNER JOIN deal_stages s ON s.code = h.to_stage \
+              WHERE h.deal_id = deals.id AND s.kind = 'open' \
+              ORDER BY s.position DESC, s.code LIMIT 1)",
+        )
+        .get_result::<CountRow>(conn)?
+        .n;
+        assert_eq!(wrong_reached, 0);
+        let wrong_contact = diesel::sql_query(
+            "SELECT count(*) AS n FROM clients WHERE last_contact_at IS DISTINCT FROM \
+             (SELECT MAX(t.occurred_at) FROM timeline_entries t \
+              WHERE t.client_id = clients.id AND t.kind IN ('call', 'email', 'meeting'))",
+        )
+        .get_result::<CountRow>(conn)?
+        .n;
+        assert_eq!(wrong_contact, 0);
         // A short password is refused before anything is written.
         assert!(load(&store, &env, 1, 1, &SecretString::from("short".to_string())).is_err());
         Ok(())

@@ -300,6 +300,11 @@ pub fn upsert_stage(
         kind: kind.as_str().to_string(),
         active,
     };
+    // A new stage is in nobody's history yet; a moved one or one of another
+    // kind changes which stage is furthest for deals that went through it.
+    let reorders = old
+        .as_ref()
+        .is_some_and(|o| o.position != row.position || o.kind.as_str() != row.kind);
     if old.is_some() {
         diesel::update(deal_stages::table.find(code))
             .set((
@@ -326,6 +331,14 @@ pub fn upsert_stage(
             "active",
             Msg::new("invalid-stage-last-open"),
         ));
+    }
+    if reorders {
+        // One pass over every deal: slow on a big base, but an owner reorders
+        // the board rarely, and the funnel reads this on every view.
+        diesel::sql_query(format!(
+            "UPDATE deals SET reached_stage = {REACHED_OF_DEAL}"
+        ))
+        .execute(conn)?;
     }
     Ok((old, Stage::from(row)))
 }
@@ -643,6 +656,9 @@ fn record_change(
     reason: Option<&str>,
     at: NaiveDateTime,
 ) -> Result<(), CrmError> {
+    // The furthest open stage (by the stages' current order) in the deal's
+    // history is what the funnel counts as reached; kept on the deal so the
+    // funnel need not join the history.
     diesel::insert_into(deal_stage_changes::table)
         .values(StageChangeRow {
             id: ctx.env.new_id()?.to_string(),
@@ -654,8 +670,26 @@ fn record_change(
             changed_by: scope.user_id().map(str::to_string),
         })
         .execute(conn)?;
+    let reached: Option<String> = deal_stage_changes::table
+        .inner_join(deal_stages::table.on(deal_stages::code.eq(deal_stage_changes::to_stage)))
+        .filter(deal_stage_changes::deal_id.eq(deal_id))
+        .filter(deal_stages::kind.eq(StageKind::Open.as_str()))
+        .order((deal_stages::position.desc(), deal_stages::code.asc()))
+        .select(deal_stages::code)
+        .first(conn)
+        .optional()?;
+    diesel::update(deals::table.filter(deals::id.eq(deal_id)))
+        .set(deals::reached_stage.eq(reached))
+        .execute(conn)?;
     Ok(())
 }
+
+/// `record_change`'s furthest open stage as SQL, for every deal at once (the
+/// row being updated is `deals`).
+const REACHED_OF_DEAL: &str = "(SELECT h.to_stage FROM deal_stage_changes h \
+     INNER JOIN deal_stages s ON s.code = h.to_stage \
+     WHERE h.deal_id = deals.id AND s.kind = 'open' \
+     ORDER BY s.position DESC, s.code LIMIT 1)";
 
 pub fn create(
     conn: &mut DbConn,

@@ -1,6 +1,5 @@
 //! The newest leads nobody has contacted yet (for "my day").
 
-use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 
 use super::CrmError;
@@ -9,12 +8,10 @@ use super::work::require;
 use crate::access::{Action, Filter, Object, Scope};
 use crate::store::DbConn;
 use crate::store::models::clients::ClientRow;
-use crate::store::schema::{clients, timeline_entries};
+use crate::store::schema::clients;
 
-/// What counts as a first contact: a call, an e-mail or a meeting.
-const CONTACT_KINDS: [&str; 3] = ["call", "email", "meeting"];
-
-/// Live clients in the scope with no contact on their timeline, newest first.
+/// Live clients in the scope with no call, e-mail or meeting on their
+/// timeline yet, newest first.
 pub fn without_contact(
     conn: &mut DbConn,
     scope: &Scope,
@@ -23,11 +20,8 @@ pub fn without_contact(
     require(scope, Object::Client, &[Action::List])?;
     let mut q = clients::table
         .filter(clients::deleted_at.is_null())
-        .filter(not(exists(
-            timeline_entries::table
-                .filter(timeline_entries::client_id.eq(clients::id))
-                .filter(timeline_entries::kind.eq_any(CONTACT_KINDS)),
-        )))
+        // Kept by crm::timeline for every call, e-mail or meeting.
+        .filter(clients::last_contact_at.is_null())
         .select(ClientRow::as_select())
         .into_boxed();
     q = match scope.filter() {

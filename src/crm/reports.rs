@@ -214,15 +214,11 @@ impl Sql {
         }
     }
 
-    /// Narrows to live clients the scope reaches; `c` is the clients alias.
-    fn client_scope(&mut self, scope: &Scope, c: &str) -> &mut Sql {
-        self.client_scope_as(scope, c, "")
-    }
-
-    /// `client_scope` for a query that a period's index should drive: on SQLite
+    /// Narrows to live clients the scope reaches (`c` is the clients alias), for
+    /// a query that another index should drive: on SQLite
     /// the scope's columns are written `+c.owner_id`, so the planner does not
     /// walk a whole team's clients through their index and probe each one (it
-    /// has no statistics to know the period is narrower); PostgreSQL plans this
+    /// has no statistics to know the other side is narrower); PostgreSQL plans this
     /// itself.
     fn client_scope_driven(&mut self, scope: &Scope, c: &str) -> &mut Sql {
         let plus = if self.backend == Backend::Sqlite {
@@ -405,8 +401,8 @@ struct FunnelRow {
     owner_id: Option<String>,
     #[diesel(sql_type = Text)]
     stage: String,
-    #[diesel(sql_type = Nullable<Integer>)]
-    reached: Option<i32>,
+    #[diesel(sql_type = Nullable<Text>)]
+    reached_stage: Option<String>,
     #[diesel(sql_type = Text)]
     currency: String,
     #[diesel(sql_type = BigInt)]
@@ -539,32 +535,20 @@ pub fn funnel(conn: &mut DbConn, scope: &Scope, period: &Period) -> Result<Funne
     let stages = super::deals::stages(conn)?;
     let reach = people(conn, scope)?;
 
-    // Per deal: its owner, current stage, currency, amount and the furthest open
-    // stage its history reached; grouped, so only owners × stages come back.
+    // Per owner, stage, furthest open stage reached and currency: one pass over
+    // the period's deals through the covering `deals_funnel` index.
     let mut q = Sql::new(conn.backend());
     q.push(
-        "SELECT x.owner_id AS owner_id, x.stage AS stage, x.reached AS reached, \
-         x.currency AS currency, COUNT(*) AS n, CAST(COALESCE(SUM(x.amount_e4), 0) AS BIGINT) AS amount_e4 \
-         FROM (SELECT d.owner_id AS owner_id, d.stage AS stage, d.currency AS currency, \
-         d.amount_e4 AS amount_e4, \
-         MAX(CASE WHEN s.kind = 'open' THEN s.position END) AS reached \
-         FROM deals d INNER JOIN clients c ON c.id = d.client_id \
-         LEFT JOIN deal_stage_changes h ON h.deal_id = d.id \
-         LEFT JOIN deal_stages s ON s.code = h.to_stage \
-         WHERE d.created_at >= ",
+        "SELECT d.owner_id AS owner_id, d.stage AS stage, d.reached_stage AS reached_stage, \
+         d.currency AS currency, COUNT(*) AS n, CAST(COALESCE(SUM(d.amount_e4), 0) AS BIGINT) AS amount_e4 \
+         FROM deals d WHERE d.created_at >= ",
     );
     q.bind(Param::Ts(period.start()))
         .push(" AND d.created_at < ")
         .bind(Param::Ts(period.end()))
-        .client_live("c")
+        .client_not_deleted("d.client_id")
         .people_scope(scope, "d.owner_id")
-        // One pass over each deal's history (a correlated subquery was
-        // evaluated twice per deal by SQLite: once for the output, once for
-        // the grouping). `d.id` is the key, so the other columns follow it.
-        .push(
-            " GROUP BY d.id, d.owner_id, d.stage, d.currency, d.amount_e4) x \
-             GROUP BY x.owner_id, x.stage, x.reached, x.currency",
-        );
+        .push(" GROUP BY d.owner_id, d.stage, d.reached_stage, d.currency");
     let mut rows: Vec<FunnelRow> = q.load(conn)?;
     keep_people(
         scope,
@@ -577,14 +561,13 @@ pub fn funnel(conn: &mut DbConn, scope: &Scope, period: &Period) -> Result<Funne
     let mut q = Sql::new(conn.backend());
     q.push(
         "SELECT d.owner_id AS owner_id, d.lost_reason AS reason, COUNT(*) AS n \
-         FROM deals d INNER JOIN clients c ON c.id = d.client_id \
-         INNER JOIN deal_stages s ON s.code = d.stage \
-         WHERE s.kind = 'lost' AND d.created_at >= ",
+         FROM deals d WHERE d.stage IN (SELECT code FROM deal_stages WHERE kind = 'lost') \
+         AND d.created_at >= ",
     );
     q.bind(Param::Ts(period.start()))
         .push(" AND d.created_at < ")
         .bind(Param::Ts(period.end()))
-        .client_live("c")
+        .client_not_deleted("d.client_id")
         .people_scope(scope, "d.owner_id")
         .push(" GROUP BY d.owner_id, d.lost_reason");
     let mut reasons: Vec<ReasonRow> = q.load(conn)?;
@@ -600,9 +583,18 @@ pub fn funnel(conn: &mut DbConn, scope: &Scope, period: &Period) -> Result<Funne
         stages.iter().map(|s| (s.code.as_str(), s.kind)).collect();
     let mut total = FunnelAcc::default();
     let mut per: BTreeMap<Option<String>, FunnelAcc> = BTreeMap::new();
+    let open_position: HashMap<&str, i32> = stages
+        .iter()
+        .filter(|s| s.kind == super::deals::StageKind::Open)
+        .map(|s| (s.code.as_str(), s.position))
+        .collect();
     for r in &rows {
+        let reached = r
+            .reached_stage
+            .as_deref()
+            .and_then(|code| open_position.get(code).copied());
         for acc in [&mut total, per.entry(r.owner_id.clone()).or_default()] {
-            *acc.groups.entry((r.stage.clone(), r.reached)).or_default() += r.n;
+            *acc.groups.entry((r.stage.clone(), reached)).or_default() += r.n;
             match kind.get(r.stage.as_str()) {
                 Some(super::deals::StageKind::Won) => {
                     *acc.won_e4.entry(r.currency.clone()).or_default() += r.amount_e4
@@ -641,9 +633,32 @@ pub fn funnel(conn: &mut DbConn, scope: &Scope, period: &Period) -> Result<Funne
 }
 
 impl Sql {
-    /// Live clients only (`c` is the clients alias).
-    fn client_live(&mut self, c: &str) -> &mut Sql {
-        self.push(&format!(" AND {c}.deleted_at IS NULL"))
+    /// Joins the clients as `c` when the scope needs their owner or team
+    /// (`col` names the records' client id); see `in_reach`.
+    fn join_clients_for(&mut self, scope: &Scope, col: &str) -> &mut Sql {
+        match scope.filter() {
+            Filter::Everything => self,
+            _ => self.push(&format!(" INNER JOIN clients c ON c.id = {col}")),
+        }
+    }
+
+    /// Narrows records to live clients in the scope, for a query that an index
+    /// on the records drives; pairs with `join_clients_for`. Everything needs
+    /// no join: visiting each record's client only to learn it is not deleted
+    /// cost more than the rest of the query.
+    fn in_reach(&mut self, scope: &Scope, col: &str) -> &mut Sql {
+        match scope.filter() {
+            Filter::Everything => self.client_not_deleted(col),
+            _ => self.client_scope_driven(scope, "c"),
+        }
+    }
+
+    /// Records of live clients only, without joining the clients (`col` names a
+    /// client id): the deleted ones are few and have their own index.
+    fn client_not_deleted(&mut self, col: &str) -> &mut Sql {
+        self.push(&format!(
+            " AND {col} NOT IN (SELECT id FROM clients WHERE deleted_at IS NOT NULL)"
+        ))
     }
 }
 
@@ -765,13 +780,14 @@ pub fn revenue(
         .push(
             " AS month, i.currency AS currency, i.kind AS kind, COUNT(*) AS n, \
              CAST(COALESCE(SUM(i.total_e4), 0) AS BIGINT) AS total_e4 \
-             FROM invoices i INNER JOIN clients c ON c.id = i.client_id \
-             WHERE i.state = 'sent' AND i.issued_at >= ",
+             FROM invoices i",
         )
+        .join_clients_for(scope, "i.client_id")
+        .push(" WHERE i.state = 'sent' AND i.issued_at >= ")
         .bind(Param::Ts(period.start()))
         .push(" AND i.issued_at < ")
         .bind(Param::Ts(period.end()))
-        .client_scope_driven(scope, "c")
+        .in_reach(scope, "i.client_id")
         .push(" GROUP BY 1, 2, 3");
     let issued: Vec<IssuedRow> = q.load(conn)?;
 
@@ -781,13 +797,14 @@ pub fn revenue(
         .push(
             " AS month, i.currency AS currency, COUNT(*) AS n, \
              CAST(COALESCE(SUM(p.amount_e4), 0) AS BIGINT) AS total_e4 \
-             FROM payments p INNER JOIN invoices i ON i.id = p.invoice_id \
-             INNER JOIN clients c ON c.id = i.client_id WHERE p.paid_on >= ",
+             FROM payments p INNER JOIN invoices i ON i.id = p.invoice_id",
         )
+        .join_clients_for(scope, "i.client_id")
+        .push(" WHERE p.paid_on >= ")
         .bind(Param::Day(period.from))
         .push(" AND p.paid_on <= ")
         .bind(Param::Day(period.to))
-        .client_scope_driven(scope, "c")
+        .in_reach(scope, "i.client_id")
         .push(" GROUP BY 1, 2");
     let paid: Vec<PaidRow> = q.load(conn)?;
 
@@ -800,11 +817,15 @@ pub fn revenue(
     .push(
         " THEN 1 ELSE 0 END AS overdue, COUNT(*) AS n, \
          CAST(COALESCE(SUM(i.total_e4 + i.credited_e4 - i.paid_e4), 0) AS BIGINT) AS total_e4 \
-         FROM invoices i INNER JOIN clients c ON c.id = i.client_id \
-         WHERE i.state = 'sent' AND i.kind = 'invoice' \
+         FROM invoices i",
+    )
+    .join_clients_for(scope, "i.client_id")
+    // Written as the partial index `invoices_open` is, so that it drives.
+    .push(
+        " WHERE i.state = 'sent' AND i.kind = 'invoice' \
          AND i.total_e4 + i.credited_e4 - i.paid_e4 > 0",
     )
-    .client_scope(scope, "c")
+    .in_reach(scope, "i.client_id")
     .push(" GROUP BY 1, 2");
     let open: Vec<OpenRow> = q.load(conn)?;
 
@@ -1281,30 +1302,48 @@ pub fn at_risk(
         let complaints_since = as_of - Duration::days(i64::from(settings.complaints_days));
         let contact_before = as_of - Duration::days(i64::from(settings.no_contact_days));
         let due_before = today - Duration::days(i64::from(settings.overdue_days));
+        let outcome = settings.complaint_outcome.to_lowercase();
+        // Clients with an overdue invoice or a complaint in the window: few,
+        // found through their own indexes, and the only ones that sort above a
+        // client flagged for silence alone.
+        let troubled = |q: &mut Sql| {
+            q.push(
+                "SELECT i.client_id FROM invoices i WHERE i.state = 'sent' AND i.kind = 'invoice' \
+                 AND i.total_e4 + i.credited_e4 - i.paid_e4 > 0 AND i.due_on < ",
+            )
+            .bind(Param::Day(due_before))
+            .push(
+                " UNION SELECT t.client_id FROM timeline_entries t \
+                 WHERE t.kind = 'call' AND lower(t.call_outcome) = ",
+            )
+            .bind(Param::Text(outcome.clone()))
+            .push(" AND t.occurred_at >= ")
+            .bind(Param::Ts(complaints_since));
+        };
         let mut q = Sql::new(conn.backend());
         q.push(
             "SELECT x.id AS id, x.name AS name, x.owner_id AS owner_id, x.team_id AS team_id, \
              x.complaints AS complaints, x.last_contact AS last_contact, x.created_at AS created_at, \
              x.overdue AS overdue FROM (SELECT c.id AS id, c.name AS name, c.owner_id AS owner_id, \
-             c.team_id AS team_id, c.created_at AS created_at, \
+             c.team_id AS team_id, c.created_at AS created_at, c.last_contact_at AS last_contact, \
              (SELECT COUNT(*) FROM timeline_entries t WHERE t.client_id = c.id AND t.kind = 'call' \
               AND lower(t.call_outcome) = ",
         )
-        .bind(Param::Text(settings.complaint_outcome.to_lowercase()))
+        .bind(Param::Text(outcome.clone()))
         .push(" AND t.occurred_at >= ")
         .bind(Param::Ts(complaints_since))
         .push(
             ") AS complaints, \
-             (SELECT MAX(t.occurred_at) FROM timeline_entries t WHERE t.client_id = c.id \
-              AND t.kind IN ('call', 'email', 'meeting')) AS last_contact, \
              (SELECT COUNT(*) FROM invoices i WHERE i.client_id = c.id AND i.state = 'sent' \
               AND i.kind = 'invoice' AND i.total_e4 + i.credited_e4 - i.paid_e4 > 0 \
               AND i.due_on < ",
         )
         .bind(Param::Day(due_before))
-        .push(") AS overdue FROM clients c WHERE 1 = 1")
-        .client_scope(scope, "c")
-        .push(") x WHERE 1 = 0");
+        .push(") AS overdue FROM clients c WHERE c.id IN (");
+        troubled(&mut q);
+        q.push(")")
+            .client_scope_driven(scope, "c")
+            .push(") x WHERE 1 = 0");
         if settings.complaints_on {
             q.push(" OR x.complaints >= ")
                 .bind(Param::Int(i64::from(settings.complaints_min)));
@@ -1319,6 +1358,24 @@ pub fn at_risk(
         q.push(" ORDER BY x.overdue DESC, x.complaints DESC, COALESCE(x.last_contact, x.created_at) ASC, x.id LIMIT ")
             .bind(Param::Int(i64::from(limit) + 1));
         let mut rows: Vec<RiskRow> = q.load(conn)?;
+        if settings.no_contact_on && rows.len() <= limit as usize {
+            // The rest: silent clients with neither overdue invoices nor
+            // complaints, the quietest first, straight from `clients_quiet`.
+            let mut q = Sql::new(conn.backend());
+            q.push(
+                "SELECT c.id AS id, c.name AS name, c.owner_id AS owner_id, c.team_id AS team_id, \
+                 CAST(0 AS BIGINT) AS complaints, c.last_contact_at AS last_contact, \
+                 c.created_at AS created_at, CAST(0 AS BIGINT) AS overdue \
+                 FROM clients c WHERE COALESCE(c.last_contact_at, c.created_at) < ",
+            )
+            .bind(Param::Ts(contact_before))
+            .client_scope_driven(scope, "c")
+            .push(" AND c.id NOT IN (");
+            troubled(&mut q);
+            q.push(") ORDER BY COALESCE(c.last_contact_at, c.created_at), c.id LIMIT ")
+                .bind(Param::Int(i64::from(limit) + 1 - rows.len() as i64));
+            rows.extend(q.load::<RiskRow>(conn)?);
+        }
         more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
         super::work::recheck(

@@ -249,5 +249,22 @@ pub(crate) fn insert(conn: &mut DbConn, row: &TimelineRow) -> Result<(), CrmErro
     )
     .set(crate::store::schema::clients::updated_at.eq(row.created_at))
     .execute(conn)?;
+    if CONTACT_KINDS.contains(&row.kind.as_str()) {
+        // A call logged afterwards may have happened before the last one.
+        use crate::store::schema::clients::dsl as c;
+        diesel::update(
+            c::clients.filter(c::id.eq(&row.client_id)).filter(
+                c::last_contact_at
+                    .is_null()
+                    .or(c::last_contact_at.lt(row.occurred_at)),
+            ),
+        )
+        .set(c::last_contact_at.eq(row.occurred_at))
+        .execute(conn)?;
+    }
     Ok(())
 }
+
+/// Entry kinds that count as contact with the client (the clients-at-risk
+/// report's "no contact for N days").
+pub const CONTACT_KINDS: [&str; 3] = ["call", "email", "meeting"];

@@ -81,6 +81,7 @@ diesel::table! {
         updated_at -> Timestamp,
         deleted_at -> Nullable<Timestamp>,
         deleted_by -> Nullable<Text>,
+        last_contact_at -> Nullable<Timestamp>,
     }
 }
 
@@ -136,6 +137,7 @@ diesel::table! {
         updated_at -> Timestamp,
         lost_reason -> Nullable<Text>,
         created_by -> Nullable<Text>,
+        reached_stage -> Nullable<Text>,
     }
 }
 

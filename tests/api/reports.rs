@@ -786,3 +786,127 @@ async fn report_pages_draw_an_accessible_chart_over_the_table() {
     assert_eq!(s["overdue_days"], 3);
     let _ = (&w.n1, &w.c2, &w.c3, &w.clock);
 }
+
+#[tokio::test]
+async fn funnel_follows_the_board_when_an_owner_reorders_it() {
+    let w = world().await;
+    let a = w.s.login("r.nino").await;
+    let (_, r) = a.get(&format!("/api/v1/reports/funnel?{JUNE}")).await;
+    assert_eq!(stage(&r["total"], "negotiation")["lost_here"], 1, "{r}");
+    assert_eq!(stage(&r["total"], "proposal")["lost_here"], 0, "{r}");
+
+    // The board becomes new, negotiation, qualified, proposal: "Lost late"
+    // (new → proposal → negotiation → lost) now got furthest with its
+    // proposal, and "Lost early" (new → qualified → lost) past negotiation.
+    let o = w.s.login_elevated("r.owner").await;
+    for (code, label, position) in [
+        ("negotiation", "Negotiation", 2),
+        ("qualified", "Qualified", 3),
+        ("proposal", "Proposal", 4),
+    ] {
+        let (st, s) = o
+            .send(
+                reqwest::Method::PUT,
+                &format!("/api/v1/deal-stages/{code}"),
+                Some(json!({"label": label, "position": position})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{s}");
+    }
+    let (_, r) = a.get(&format!("/api/v1/reports/funnel?{JUNE}")).await;
+    let t = &r["total"];
+    let order: Vec<&str> = t["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        ["new", "negotiation", "qualified", "proposal"],
+        "{t}"
+    );
+    assert_eq!(stage(t, "negotiation")["lost_here"], 0, "{t}");
+    assert_eq!(stage(t, "proposal")["lost_here"], 1, "{t}");
+    assert_eq!(stage(t, "qualified")["lost_here"], 1, "{t}");
+    // Reached: all four; negotiation or later: Won, Lost early, Lost late.
+    assert_eq!(stage(t, "new")["reached"], 4);
+    assert_eq!(stage(t, "negotiation")["reached"], 3);
+    assert_eq!(stage(t, "proposal")["reached"], 2);
+
+    // A deal moved after the reorder is counted by the new order at once.
+    let d = deal(&a, &w.c1, "Fresh", "5", "GEL").await;
+    move_to(&a, &d, &["proposal", "negotiation"]).await;
+    let (_, r) = a.get(&format!("/api/v1/reports/funnel?{JUNE}")).await;
+    let t = &r["total"];
+    assert_eq!(stage(t, "proposal")["reached"], 3, "{t}");
+    assert_eq!(stage(t, "negotiation")["open_here"], 1, "{t}");
+}
+
+#[tokio::test]
+async fn clients_at_risk_rank_troubled_clients_before_quiet_ones() {
+    let w = world().await;
+    // A second quiet client of n2's, made in January.
+    set(&w.clock, day(2026, 1, 12, 12));
+    let b = w.s.login("r.nodar").await;
+    let c5 = b.create_client(json!({"name": "Оксана Шевчук"})).await;
+    set(&w.clock, day(2026, 6, 15, 15));
+    let b = w.s.login("r.nodar").await;
+    // c2: one complaint in April (below the two needed), logged afterwards;
+    // then an older call logged later still must not move its last contact back.
+    log(
+        &b,
+        &w.c2,
+        json!({"kind": "call", "direction": "inbound", "outcome": "complaint",
+               "occurred_at": "2026-04-01T10:00:00Z"}),
+    )
+    .await;
+    log(
+        &b,
+        &w.c2,
+        json!({"kind": "meeting", "subject": "Visit", "occurred_at": "2026-03-01T10:00:00Z"}),
+    )
+    .await;
+    log(
+        &b,
+        &c5,
+        json!({"kind": "email", "subject": "Hello", "occurred_at": "2026-01-20T10:00:00Z"}),
+    )
+    .await;
+
+    // c5 is the quieter, but c2's complaint ranks it first.
+    let (st, r) = b.get("/api/v1/reports/at-risk").await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    let list = r["clients"].as_array().unwrap();
+    let ids: Vec<&str> = list.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [w.c2.as_str(), c5.as_str()], "{r}");
+    assert_eq!(list[0]["complaints"], 1);
+    assert_eq!(list[0]["flags"], json!(["no_contact"]));
+    assert_eq!(list[0]["last_contact_at"], "2026-04-01T10:00:00Z");
+    assert_eq!(list[1]["last_contact_at"], "2026-01-20T10:00:00Z");
+    assert_eq!(r["more"], false);
+    let (_, r) = b.get("/api/v1/reports/at-risk?limit=1").await;
+    assert_eq!(r["clients"].as_array().unwrap().len(), 1, "{r}");
+    assert_eq!(r["clients"][0]["id"], w.c2.as_str());
+    assert_eq!(r["more"], true);
+
+    // The north lead: c1 (overdue and complaints) first, then n2's two; a
+    // page of two still says there is more.
+    let ln = w.s.login("r.lead.north").await;
+    let (_, r) = ln.get("/api/v1/reports/at-risk").await;
+    let ids: Vec<&str> = r["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [w.c1.as_str(), w.c2.as_str(), c5.as_str()], "{r}");
+    let (_, r) = ln.get("/api/v1/reports/at-risk?limit=2").await;
+    assert_eq!(r["clients"].as_array().unwrap().len(), 2, "{r}");
+    assert_eq!(r["more"], true);
+    // Neither the south lead nor s1 sees any of them.
+    let z = w.s.login("r.salome").await;
+    let (_, r) = z.get("/api/v1/reports/at-risk").await;
+    assert_eq!(r["clients"], json!([]), "{r}");
+    let _ = (&w.s1, &w.c3);
+}
