@@ -52,23 +52,14 @@ impl Gate {
         meta: &RequestMeta,
         query: DealQuery,
     ) -> Result<Page<Deal>, GateError> {
-        let scope = self
-            .scope_as(
-                actor,
-                meta,
-                (Object::Deal, Action::List),
-                "deal.list",
-                "deal",
-                vec![],
-            )
-            .await?;
-        self.pass_as(
-            scope,
+        self.through(
+            actor,
             meta,
-            Mode::Read,
+            (Object::Deal, Action::List),
             "deal.list",
             "deal",
-            None,
+            vec![],
+            Mode::Read,
             move |conn, _, scope| {
                 let page = deals::list(conn, scope, &query)?;
                 let ids = ids_of(page.items.iter().flat_map(deal_ids));
@@ -104,23 +95,14 @@ impl Gate {
         meta: &RequestMeta,
         owner_id: Option<String>,
     ) -> Result<Pipeline, GateError> {
-        let scope = self
-            .scope_as(
-                actor,
-                meta,
-                (Object::Deal, Action::List),
-                "deal.pipeline",
-                "deal",
-                vec![],
-            )
-            .await?;
-        self.pass_as(
-            scope,
+        self.through(
+            actor,
             meta,
-            Mode::Read,
+            (Object::Deal, Action::List),
             "deal.pipeline",
             "deal",
-            None,
+            vec![],
+            Mode::Read,
             move |conn, _, scope| {
                 let board = deals::pipeline(conn, scope, owner_id.as_deref())?;
                 let ids = ids_of(
@@ -142,24 +124,15 @@ impl Gate {
         meta: &RequestMeta,
         id: &str,
     ) -> Result<DealDetail, GateError> {
-        let scope = self
-            .scope_as(
-                actor,
-                meta,
-                (Object::Deal, Action::Read),
-                "deal.read",
-                "deal",
-                vec![id.into()],
-            )
-            .await?;
         let id = id.to_string();
-        self.pass_as(
-            scope,
+        self.through(
+            actor,
             meta,
-            Mode::Read,
+            (Object::Deal, Action::Read),
             "deal.read",
             "deal",
-            Some(id.clone()),
+            vec![id.clone()],
+            Mode::Read,
             move |conn, _, scope| {
                 let detail = deals::get(conn, scope, &id)?;
                 let ids = deal_ids(&detail.deal);
@@ -175,24 +148,15 @@ impl Gate {
         meta: &RequestMeta,
         id: &str,
     ) -> Result<Vec<StageChange>, GateError> {
-        let scope = self
-            .scope_as(
-                actor,
-                meta,
-                (Object::Deal, Action::Read),
-                "deal.history",
-                "deal",
-                vec![id.into()],
-            )
-            .await?;
         let id = id.to_string();
-        self.pass_as(
-            scope,
+        self.through(
+            actor,
             meta,
-            Mode::Read,
+            (Object::Deal, Action::Read),
             "deal.history",
             "deal",
-            Some(id.clone()),
+            vec![id.clone()],
+            Mode::Read,
             move |conn, _, scope| {
                 let history = deals::history(conn, scope, &id)?;
                 let detail = json!({ "changes": history.len() });
@@ -209,24 +173,23 @@ impl Gate {
         input: NewDeal,
     ) -> Result<Deal, GateError> {
         let client = input.client_id.clone();
-        let scope = self
-            .scope_as(
-                actor,
-                meta,
-                (Object::Deal, Action::Create),
-                "deal.create",
-                "deal",
-                vec![client.clone()],
-            )
-            .await?;
-        self.pass_as(scope, meta, Mode::Write, "deal.create", "deal", Some(client), move |conn, ctx, scope| {
+        self.through(
+            actor,
+            meta,
+            (Object::Deal, Action::Create),
+            "deal.create",
+            "deal",
+            vec![client],
+            Mode::Write,
+            move |conn, ctx, scope| {
             let deal = deals::create(conn, ctx, scope, &input)?;
             let detail = json!({
                 "stage": deal.stage, "currency": deal.currency, "owner": deal.owner.as_ref().map(|o| o.id.clone()),
             });
             let ids = deal_ids(&deal);
             Ok(touched(deal, ids, detail))
-        })
+        },
+        )
         .await
     }
 
@@ -242,24 +205,15 @@ impl Gate {
         } else {
             "deal.update"
         };
-        let scope = self
-            .scope_as(
-                actor,
-                meta,
-                (Object::Deal, Action::Update),
-                event,
-                "deal",
-                vec![id.into()],
-            )
-            .await?;
         let id = id.to_string();
-        self.pass_as(
-            scope,
+        self.through(
+            actor,
             meta,
-            Mode::Write,
+            (Object::Deal, Action::Update),
             event,
             "deal",
-            Some(id.clone()),
+            vec![id.clone()],
+            Mode::Write,
             move |conn, ctx, scope| {
                 let (deal, changes) = deals::update(conn, ctx, scope, &id, &patch)?;
                 let detail = serde_json::to_value(&changes).unwrap_or_default();
@@ -299,24 +253,15 @@ impl Gate {
         code: &str,
         input: StageInput,
     ) -> Result<Vec<Stage>, GateError> {
-        let scope = self
-            .scope_as(
-                actor,
-                meta,
-                (Object::DealStages, Action::Update),
-                "deal_stages.update",
-                "deal_stage",
-                vec![code.into()],
-            )
-            .await?;
         let code = code.to_string();
-        self.pass_as(
-            scope,
+        self.through(
+            actor,
             meta,
-            Mode::Write,
+            (Object::DealStages, Action::Update),
             "deal_stages.update",
             "deal_stage",
-            Some(code.clone()),
+            vec![code.clone()],
+            Mode::Write,
             move |conn, _, scope| {
                 let (old, new) = deals::upsert_stage(conn, scope, &code, &input)?;
                 let detail = json!({ "code": code, "old": old, "new": new });
@@ -335,23 +280,14 @@ impl Gate {
         meta: &RequestMeta,
         query: TaskQuery,
     ) -> Result<Page<Task>, GateError> {
-        let scope = self
-            .scope_as(
-                actor,
-                meta,
-                (Object::Task, Action::List),
-                "task.list",
-                "task",
-                vec![],
-            )
-            .await?;
-        self.pass_as(
-            scope,
+        self.through(
+            actor,
             meta,
-            Mode::Read,
+            (Object::Task, Action::List),
             "task.list",
             "task",
-            None,
+            vec![],
+            Mode::Read,
             move |conn, ctx, scope| {
                 let page = tasks::list(conn, ctx, scope, &query)?;
                 let ids = ids_of(page.items.iter().flat_map(task_ids));
@@ -375,24 +311,15 @@ impl Gate {
         meta: &RequestMeta,
         id: &str,
     ) -> Result<Task, GateError> {
-        let scope = self
-            .scope_as(
-                actor,
-                meta,
-                (Object::Task, Action::Read),
-                "task.read",
-                "task",
-                vec![id.into()],
-            )
-            .await?;
         let id = id.to_string();
-        self.pass_as(
-            scope,
+        self.through(
+            actor,
             meta,
-            Mode::Read,
+            (Object::Task, Action::Read),
             "task.read",
             "task",
-            Some(id.clone()),
+            vec![id.clone()],
+            Mode::Read,
             move |conn, ctx, scope| {
                 let task = tasks::get(conn, ctx, scope, &id)?;
                 let ids = task_ids(&task);
@@ -415,24 +342,14 @@ impl Gate {
             .chain(input.project_id.iter())
             .cloned()
             .collect();
-        let scope = self
-            .scope_as(
-                actor,
-                meta,
-                (Object::Task, Action::Create),
-                "task.create",
-                "task",
-                linked.clone(),
-            )
-            .await?;
-        let target = linked.into_iter().next();
-        self.pass_as(
-            scope,
+        self.through(
+            actor,
             meta,
-            Mode::Write,
+            (Object::Task, Action::Create),
             "task.create",
             "task",
-            target,
+            linked,
+            Mode::Write,
             move |conn, ctx, scope| {
                 let task = tasks::create(conn, ctx, scope, &input)?;
                 let detail = json!({
@@ -454,24 +371,15 @@ impl Gate {
         id: &str,
         patch: TaskPatch,
     ) -> Result<Task, GateError> {
-        let scope = self
-            .scope_as(
-                actor,
-                meta,
-                (Object::Task, Action::Update),
-                "task.update",
-                "task",
-                vec![id.into()],
-            )
-            .await?;
         let id = id.to_string();
-        self.pass_as(
-            scope,
+        self.through(
+            actor,
             meta,
-            Mode::Write,
+            (Object::Task, Action::Update),
             "task.update",
             "task",
-            Some(id.clone()),
+            vec![id.clone()],
+            Mode::Write,
             move |conn, ctx, scope| {
                 let (task, changes) = tasks::update(conn, ctx, scope, &id, &patch)?;
                 let detail = serde_json::to_value(&changes).unwrap_or_default();
@@ -549,23 +457,14 @@ impl Gate {
         meta: &RequestMeta,
         limit: u32,
     ) -> Result<Vec<ClientSummary>, GateError> {
-        let scope = self
-            .scope_as(
-                actor,
-                meta,
-                (Object::Client, Action::List),
-                "client.list",
-                "client",
-                vec![],
-            )
-            .await?;
-        self.pass_as(
-            scope,
+        self.through(
+            actor,
             meta,
-            Mode::Read,
+            (Object::Client, Action::List),
             "client.list",
             "client",
-            None,
+            vec![],
+            Mode::Read,
             move |conn, _, scope| {
                 let leads = leads::without_contact(conn, scope, limit)?;
                 let ids = leads.iter().map(|c| c.id.clone()).collect();
@@ -586,24 +485,15 @@ impl Gate {
         meta: &RequestMeta,
         unread_only: bool,
     ) -> Result<Inbox, GateError> {
-        let scope = self
-            .scope_as(
-                actor,
-                meta,
-                (Object::Task, Action::Read),
-                "notification.list",
-                "notification",
-                vec![],
-            )
-            .await?;
         let me = actor.user_id.clone();
-        self.pass_as(
-            scope,
+        self.through(
+            actor,
             meta,
-            Mode::Read,
+            (Object::Task, Action::Read),
             "notification.list",
             "notification",
-            None,
+            vec![],
+            Mode::Read,
             move |conn, _, _| {
                 let inbox = notifications::inbox(conn, &me, unread_only)?;
                 let ids = inbox.items.iter().map(|n| n.id.clone()).collect();
@@ -621,24 +511,15 @@ impl Gate {
         meta: &RequestMeta,
         id: Option<String>,
     ) -> Result<usize, GateError> {
-        let scope = self
-            .scope_as(
-                actor,
-                meta,
-                (Object::Task, Action::Read),
-                "notification.read",
-                "notification",
-                id.iter().cloned().collect(),
-            )
-            .await?;
         let me = actor.user_id.clone();
-        self.pass_as(
-            scope,
+        self.through(
+            actor,
             meta,
-            Mode::Write,
+            (Object::Task, Action::Read),
             "notification.read",
             "notification",
-            id.clone(),
+            id.iter().cloned().collect(),
+            Mode::Write,
             move |conn, ctx, _| {
                 let ids = notifications::mark_read(conn, ctx.env, &me, id.as_deref())?;
                 let n = ids.len();
@@ -653,24 +534,15 @@ impl Gate {
         actor: &Actor,
         meta: &RequestMeta,
     ) -> Result<Settings, GateError> {
-        let scope = self
-            .scope_as(
-                actor,
-                meta,
-                (Object::Task, Action::Read),
-                "notification.settings",
-                "notification",
-                vec![],
-            )
-            .await?;
         let me = actor.user_id.clone();
-        self.pass_as(
-            scope,
+        self.through(
+            actor,
             meta,
-            Mode::Read,
+            (Object::Task, Action::Read),
             "notification.settings",
             "notification",
-            None,
+            vec![],
+            Mode::Read,
             move |conn, _, _| {
                 Ok(touched(
                     notifications::settings(conn, &me)?,
@@ -688,24 +560,15 @@ impl Gate {
         meta: &RequestMeta,
         email: Option<String>,
     ) -> Result<Settings, GateError> {
-        let scope = self
-            .scope_as(
-                actor,
-                meta,
-                (Object::Task, Action::Read),
-                "notification.settings_update",
-                "notification",
-                vec![],
-            )
-            .await?;
         let me = actor.user_id.clone();
-        self.pass_as(
-            scope,
+        self.through(
+            actor,
             meta,
-            Mode::Write,
+            (Object::Task, Action::Read),
             "notification.settings_update",
             "notification",
-            None,
+            vec![],
+            Mode::Write,
             move |conn, ctx, _| {
                 let s = notifications::set_email(conn, ctx.env, &me, email.as_deref())?;
                 Ok(touched(
