@@ -337,6 +337,24 @@ pub fn bump(
     Ok(())
 }
 
+/// Runs an `INSERT … ON CONFLICT DO NOTHING` of three texts; the rows inserted
+/// (0 when it was there). The MultiConnection enum has no upsert of its own.
+pub fn insert_new(conn: &mut DbConn, sql: &str, values: [&str; 3]) -> Result<usize, StoreError> {
+    macro_rules! run {
+        ($c:expr, $sigil:expr) => {
+            diesel::sql_query(numbered(sql, $sigil))
+                .bind::<Text, _>(values[0])
+                .bind::<Text, _>(values[1])
+                .bind::<Text, _>(values[2])
+                .execute($c)?
+        };
+    }
+    Ok(match conn {
+        DbConn::Sqlite(c) => run!(c, "?"),
+        DbConn::Pg(c) => run!(c, "$"),
+    })
+}
+
 /// Days of daily counters kept: the baseline's days, or the departure report's
 /// 90 if longer, and a week's margin.
 pub fn keep_days(baseline_days: i64) -> i64 {
