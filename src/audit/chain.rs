@@ -16,6 +16,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use ring::digest;
 
+use crate::backup::rows::{Fraction, timestamp_text};
 use crate::store::models::audit_events::{AuditRow, NewAuditRow};
 use crate::store::schema::{audit_events, audit_head};
 use crate::store::{DbConn, StoreError};
@@ -94,21 +95,24 @@ fn put_opt(buf: &mut Vec<u8>, s: Option<&str>) {
     }
 }
 
+/// Where `prev_hash` starts in an encoding.
+pub const PREV_HASH_AT: usize = DOMAIN.len();
+
 /// Writes the canonical encoding into `buf` (cleared first; reused by `verify`).
 pub fn encode(prev_hash: &[u8], f: &Fields<'_>, buf: &mut Vec<u8>) {
-    use std::io::Write;
     buf.clear();
+    encode_onto(prev_hash, f, buf);
+}
+
+/// Appends the canonical encoding to `buf`.
+pub fn encode_onto(prev_hash: &[u8], f: &Fields<'_>, buf: &mut Vec<u8>) {
     buf.extend_from_slice(DOMAIN);
     buf.extend_from_slice(prev_hash);
     buf.extend_from_slice(&(f.seq as u64).to_be_bytes());
     put_str(buf, f.id);
-    let len_at = buf.len();
-    buf.extend_from_slice(&[0; 8]);
-    let start = buf.len();
-    // Writing into a Vec cannot fail.
-    let _ = write!(buf, "{}", f.at.format("%Y-%m-%dT%H:%M:%S%.6f"));
-    let at_len = (buf.len() - start) as u64;
-    buf[len_at..start].copy_from_slice(&at_len.to_be_bytes());
+    // `%Y-%m-%dT%H:%M:%S%.6f`, written without chrono's format interpreter
+    // (a third of the hashing time; the same text, tested against chrono).
+    put_str(buf, &timestamp_text(f.at, 'T', Fraction::Micros));
     put_opt(buf, f.request_id);
     put_opt(buf, f.actor_id);
     put_opt(buf, f.actor_role);
@@ -125,7 +129,12 @@ pub fn encode(prev_hash: &[u8], f: &Fields<'_>, buf: &mut Vec<u8>) {
 
 pub fn hash_with(prev_hash: &[u8], f: &Fields<'_>, buf: &mut Vec<u8>) -> [u8; 32] {
     encode(prev_hash, f, buf);
-    let d = digest::digest(&digest::SHA256, buf);
+    sha256(buf)
+}
+
+/// SHA-256 of an encoding.
+pub fn sha256(encoding: &[u8]) -> [u8; 32] {
+    let d = digest::digest(&digest::SHA256, encoding);
     let mut out = [0u8; 32];
     out.copy_from_slice(d.as_ref());
     out

@@ -8,6 +8,7 @@
 pub mod archive;
 pub mod chain;
 pub mod checkpoint;
+pub mod reading;
 pub mod values;
 pub mod verify;
 pub mod views;

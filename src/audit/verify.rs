@@ -9,12 +9,12 @@ use std::time::Instant;
 use diesel::prelude::*;
 use serde::Serialize;
 
-use super::chain::{self, Fields, GENESIS};
+use super::chain::{self, GENESIS};
+use super::reading::{self, Batch};
 use std::path::PathBuf;
 
 use super::archive::{self, Segment};
 use super::checkpoint::{Checkpoint, PublicKey};
-use crate::store::models::audit_events::AuditRow;
 use crate::store::schema::audit_events;
 use crate::store::{DbConn, StoreError};
 
@@ -283,8 +283,9 @@ fn check_archive_files(
 
 type Scan = Result<(), Break>;
 
-/// Reads batches on one thread and hashes on this one, so the check runs at the
-/// speed of the slower of the two rather than their sum.
+/// Reads batches on one thread (straight into encodings) and hashes on this one,
+/// so the check runs at the speed of the slower of the two rather than their sum.
+/// Spent batches go back to the reader to be filled again.
 fn scan(
     conn: &mut DbConn,
     head_seq: i64,
@@ -294,24 +295,20 @@ fn scan(
     start: Option<(i64, Vec<u8>)>,
     report: &mut Report,
 ) -> Result<Scan, StoreError> {
-    let (tx, rx) = mpsc::sync_channel::<Vec<AuditRow>>(2);
+    let (tx, rx) = mpsc::sync_channel::<Batch>(2);
+    let (spent_tx, spent_rx) = mpsc::channel::<Batch>();
     std::thread::scope(|s| {
         let reader = s.spawn(move || -> Result<(), StoreError> {
             let mut after = i64::MIN;
             loop {
-                let rows: Vec<AuditRow> = audit_events::table
-                    .filter(audit_events::seq.gt(after))
-                    .filter(audit_events::seq.le(head_seq))
-                    .order(audit_events::seq.asc())
-                    .limit(BATCH)
-                    .select(AuditRow::as_select())
-                    .load(conn)?;
-                let Some(last) = rows.last() else {
+                let mut batch = spent_rx.try_recv().unwrap_or_default();
+                reading::read(conn, after, head_seq, BATCH, &mut batch)?;
+                let Some(last) = batch.last_seq() else {
                     return Ok(());
                 };
-                after = last.seq;
-                let full = rows.len() as i64 == BATCH;
-                if tx.send(rows).is_err() || !full {
+                after = last;
+                let full = batch.len() as i64 == BATCH;
+                if tx.send(batch).is_err() || !full {
                     return Ok(());
                 }
             }
@@ -319,10 +316,11 @@ fn scan(
         let mut walk = Walk::new(checkpoints, anchors, start);
         let mut outcome = Ok(());
         for batch in rx.iter() {
-            if let Err(b) = walk.rows(&batch, report) {
+            if let Err(b) = walk.batch(&batch, report) {
                 outcome = Err(b);
                 break;
             }
+            let _ = spent_tx.send(batch);
         }
         // Stop the reader if the walk ended early.
         drop(rx);
@@ -345,7 +343,6 @@ struct Walk<'a> {
     last_hash: Vec<u8>,
     chained: bool,
     last_good_checkpoint: Option<i64>,
-    buf: Vec<u8>,
 }
 
 impl<'a> Walk<'a> {
@@ -366,20 +363,19 @@ impl<'a> Walk<'a> {
             last_hash,
             chained,
             last_good_checkpoint: None,
-            buf: Vec::with_capacity(1024),
         }
     }
 
-    fn rows(&mut self, rows: &[AuditRow], report: &mut Report) -> Scan {
-        for row in rows {
-            self.row(row, report)?;
+    fn batch(&mut self, batch: &Batch, report: &mut Report) -> Scan {
+        for event in batch.events() {
+            self.event(event, report)?;
         }
         Ok(())
     }
 
-    fn row(&mut self, row: &AuditRow, report: &mut Report) -> Scan {
-        let seq = row.seq;
-        let (Some(prev), Some(hash)) = (&row.prev_hash, &row.hash) else {
+    fn event(&mut self, event: reading::Event<'_>, report: &mut Report) -> Scan {
+        let seq = event.seq;
+        let Some(stored) = event.chained else {
             if self.chained {
                 return Err(brk(
                     seq,
@@ -393,6 +389,7 @@ impl<'a> Walk<'a> {
             self.last_seq = Some(seq);
             return Ok(());
         };
+        let (prev, hash) = (stored.prev_hash, stored.hash);
         if self.chained
             && let Some(last) = self.last_seq
             && seq != last + 1
@@ -407,8 +404,8 @@ impl<'a> Walk<'a> {
                 ),
             ));
         }
-        let computed = chain::hash_with(prev, &Fields::from(row), &mut self.buf);
-        let content_ok = computed.as_slice() == hash.as_slice();
+        let computed = chain::sha256(stored.encoding);
+        let content_ok = computed.as_slice() == hash;
         let link_ok = *prev == self.last_hash;
         match (content_ok, link_ok) {
             (true, true) => {}

@@ -10,7 +10,7 @@ use super::values::ValuePolicy;
 use super::{Event, RequestMeta, chain, prepare};
 use crate::clock::Env;
 use crate::store::models::audit_events::NewAuditRow;
-use crate::store::{Store, StoreError, write_tx};
+use crate::store::{DbConn, Store, StoreError, write_tx};
 
 /// Events appended in one transaction at most.
 const MAX_BATCH: usize = 512;
@@ -61,6 +61,9 @@ impl AuditLog {
 }
 
 fn write_loop(store: Store, mut queue: mpsc::Receiver<Job>) {
+    // Kept between batches; dropped after a failure, so the next batch connects
+    // afresh.
+    let mut held: Option<DbConn> = None;
     while let Some(first) = queue.blocking_recv() {
         let mut rows = Vec::with_capacity(16);
         let mut waiting = Vec::with_capacity(16);
@@ -75,11 +78,7 @@ fn write_loop(store: Store, mut queue: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let result = store
-            .conn()
-            .and_then(|mut conn| write_tx(&mut conn, |c| chain::append(c, rows)))
-            .map(|_| ())
-            .map_err(|e| e.to_string());
+        let result = append(&store, &mut held, rows).map_err(|e| e.to_string());
         if let Err(e) = &result {
             tracing::error!(error = %e, events = waiting.len(), "audit batch failed");
         }
@@ -88,4 +87,20 @@ fn write_loop(store: Store, mut queue: mpsc::Receiver<Job>) {
             let _ = done.send(result.clone());
         }
     }
+}
+
+fn append(
+    store: &Store,
+    held: &mut Option<DbConn>,
+    rows: Vec<NewAuditRow>,
+) -> Result<(), StoreError> {
+    let conn = match held {
+        Some(conn) => conn,
+        None => held.insert(store.dedicated()?),
+    };
+    let appended = write_tx(conn, |c| chain::append(c, rows)).map(|_| ());
+    if appended.is_err() {
+        *held = None;
+    }
+    appended
 }

@@ -136,7 +136,7 @@ fn fixed_timestamp(s: &str) -> Option<NaiveDateTime> {
 
 /// How many fraction digits a written timestamp has.
 #[derive(Clone, Copy)]
-enum Fraction {
+pub(crate) enum Fraction {
     /// Always six (the archive's canonical form, `%.6f`).
     Micros,
     /// None, three, six or nine, the fewest that hold it (chrono's `%.f`, which
@@ -147,7 +147,7 @@ enum Fraction {
 /// The timestamp as `YYYY-MM-DD{sep}HH:MM:SS.ffffff`, written by hand for the
 /// same reason as `fixed_timestamp`; years outside 0..=9999 and leap seconds go
 /// through chrono.
-fn timestamp_text(ts: NaiveDateTime, sep: char, fraction: Fraction) -> String {
+pub(crate) fn timestamp_text(ts: NaiveDateTime, sep: char, fraction: Fraction) -> String {
     use chrono::{Datelike, Timelike};
     let year = ts.year();
     if !(0..=9999).contains(&year) || ts.nanosecond() >= 1_000_000_000 {

@@ -145,6 +145,7 @@ pub type PooledConn = r2d2::PooledConnection<Manager>;
 pub struct Store {
     pool: Pool,
     backend: Backend,
+    target: Target,
 }
 
 impl Store {
@@ -164,8 +165,12 @@ impl Store {
             .max_size(size)
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
-            .build(Manager(target))?;
-        Ok(Store { pool, backend })
+            .build(Manager(target.clone()))?;
+        Ok(Store {
+            pool,
+            backend,
+            target,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -174,6 +179,12 @@ impl Store {
 
     pub fn conn(&self) -> Result<PooledConn, StoreError> {
         Ok(self.pool.get()?)
+    }
+
+    /// A connection of its own, outside the pool, for a thread that keeps one
+    /// (a pooled checkout costs a validity query each time).
+    pub fn dedicated(&self) -> Result<DbConn, StoreError> {
+        self.target.establish()
     }
 
     /// Runs blocking database work off the async executor.
