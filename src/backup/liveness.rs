@@ -303,7 +303,10 @@ mod tests {
         let now = Utc::now();
         let t = now.naive_utc();
         let me = me();
-        let other_pid = Owner { pid: 11, ..me.clone() };
+        let other_pid = Owner {
+            pid: 11,
+            ..me.clone()
+        };
         let none = |_| None;
         let same = |pid| (pid == 11).then_some(500);
         let reused = |pid| (pid == 11).then_some(900);

@@ -418,7 +418,11 @@ impl<'a> Inserter<'a> {
         Ok(Inserter {
             table,
             backend,
-            head: format!("INSERT INTO \"{}\" ({}) VALUES ", table.name, cols.join(", ")),
+            head: format!(
+                "INSERT INTO \"{}\" ({}) VALUES ",
+                table.name,
+                cols.join(", ")
+            ),
             conflict,
             batch: Vec::with_capacity(MAX_PARAMS.min(INSERT_BATCH * width)),
             batch_rows: 0,
@@ -459,9 +463,9 @@ impl<'a> Inserter<'a> {
     /// Takes one JSON line from the archive; checks it against the column types.
     pub fn push(&mut self, conn: &mut DbConn, line: &[u8]) -> Result<(), BackupError> {
         let start = self.batch.len();
-        let fast = std::str::from_utf8(line).ok().and_then(|raw| {
-            super::fastrow::cells(self.table, self.backend, raw, &mut self.batch)
-        });
+        let fast = std::str::from_utf8(line)
+            .ok()
+            .and_then(|raw| super::fastrow::cells(self.table, self.backend, raw, &mut self.batch));
         if fast.is_none() {
             self.batch.truncate(start);
             self.push_general(line)?;
@@ -713,7 +717,10 @@ mod tests {
     #[test]
     fn common_rows_take_the_byte_copying_paths() {
         use super::super::catalog::Column;
-        let col = |name: &str, ty| Column { name: name.into(), ty };
+        let col = |name: &str, ty| Column {
+            name: name.into(),
+            ty,
+        };
         let t = Table {
             name: "clients".into(),
             columns: vec![

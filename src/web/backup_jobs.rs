@@ -45,7 +45,10 @@ pub async fn sweep_interrupted(state: &web::Data<AppState>) {
     let (store, env) = (state.store.clone(), state.env.clone());
     match tokio::task::spawn_blocking(move || crate::backup::liveness::sweep(&store, &env)).await {
         Ok(Ok(found)) if !found.is_empty() => {
-            tracing::warn!(runs = found.len(), "interrupted backup runs marked at start")
+            tracing::warn!(
+                runs = found.len(),
+                "interrupted backup runs marked at start"
+            )
         }
         Ok(Ok(_)) => {}
         Ok(Err(e)) => tracing::error!(error = %e, "could not look for interrupted backup runs"),
