@@ -33,6 +33,7 @@ pub fn history(
     env: &Env,
     meta: &RequestMeta,
 ) -> Result<History, BackupError> {
+    super::liveness::sweep_logged(store, env);
     let mut conn = store.conn()?;
     let runs = runs::recent(&mut conn, 50)?;
     let archives = match keys::trusted(config, &[]) {

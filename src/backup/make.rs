@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use super::catalog;
 use super::keys;
+use super::liveness;
 use super::manifest::{self, AuditHead, Manifest, Sidecar, SidecarBody, TableEntry};
 use super::rows;
 use super::runs::{self, Run};
@@ -206,11 +207,17 @@ pub fn run(config: &Config, store: &Store, env: &Env, plan: &Plan) -> Result<Mad
         row_count: None,
         destinations: "[]".into(),
         error: None,
+        node: Some(liveness::Owner::current().encode()),
+        heartbeat_at: Some(started),
+        interrupted: false,
     };
+    // A run killed earlier is marked before this one starts, so its row does not
+    // read "running" beside this one and the failure is on record.
+    liveness::sweep_logged(store, env);
     let mut conn = store.conn()?;
     runs::start(&mut conn, &record)?;
     drop(conn);
-    let result = make(config, store, env, plan, &id);
+    let result = liveness::beating(store, env, &id, || make(config, store, env, plan, &id));
     record.finished_at = Some(env.now().naive_utc());
     let mut conn = store.conn()?;
     let (outcome, detail) = match &result {

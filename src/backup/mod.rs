@@ -7,11 +7,14 @@
 //! - `sink`: temporary file, fsync, rename, in several destinations at once.
 //! - `make`: `backup run`. `read`: decrypting and checking an archive.
 //! - `restore`: into an empty SQLite or PostgreSQL database. `runs`: history.
+//! - `liveness`: finding runs whose process died (marked interrupted).
 //! - `keys`: the manifest signing key, age recipients and identities.
 
 pub mod admin;
 pub mod catalog;
+mod fastrow;
 pub mod keys;
+pub mod liveness;
 pub mod make;
 pub mod manifest;
 pub mod notify;

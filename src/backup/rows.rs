@@ -4,8 +4,7 @@
 //! `json_build_array` in PostgreSQL), so one text column carries any table; here
 //! every value is then brought to the archive's canonical form (FORMAT.md), which
 //! is the same whichever backend wrote it. On restore a batch of rows goes back as
-//! one JSON parameter that the database unpacks (`json_each`,
-//! `json_array_elements`).
+//! one multi-row INSERT with every value bound as a parameter of its type.
 
 use std::io::Write;
 
@@ -148,57 +147,73 @@ pub(crate) enum Fraction {
 /// same reason as `fixed_timestamp`; years outside 0..=9999 and leap seconds go
 /// through chrono.
 pub(crate) fn timestamp_text(ts: NaiveDateTime, sep: char, fraction: Fraction) -> String {
+    let mut out = Vec::with_capacity(29);
+    match push_timestamp(&mut out, ts, sep, fraction).map(|_| String::from_utf8(out)) {
+        Some(Ok(s)) => s,
+        _ => {
+            let f = match fraction {
+                Fraction::Micros => "%.6f",
+                Fraction::Shortest => "%.f",
+            };
+            ts.format(&format!("%Y-%m-%d{sep}%H:%M:%S{f}")).to_string()
+        }
+    }
+}
+
+/// `timestamp_text` appended to `out`; None (nothing written) for what only
+/// chrono spells right: years outside 0..=9999, leap seconds.
+pub(crate) fn push_timestamp(
+    out: &mut Vec<u8>,
+    ts: NaiveDateTime,
+    sep: char,
+    fraction: Fraction,
+) -> Option<()> {
     use chrono::{Datelike, Timelike};
     let year = ts.year();
-    if !(0..=9999).contains(&year) || ts.nanosecond() >= 1_000_000_000 {
-        let f = match fraction {
-            Fraction::Micros => "%.6f",
-            Fraction::Shortest => "%.f",
-        };
-        return ts.format(&format!("%Y-%m-%d{sep}%H:%M:%S{f}")).to_string();
+    if !(0..=9999).contains(&year) || ts.nanosecond() >= 1_000_000_000 || !sep.is_ascii() {
+        return None;
     }
-    fn digits(out: &mut String, n: u32, width: usize) {
+    fn digits(out: &mut Vec<u8>, n: u32, width: usize) {
         let mut buf = [b'0'; 9];
         let mut n = n;
         for slot in buf[..width].iter_mut().rev() {
             *slot = b'0' + (n % 10) as u8;
             n /= 10;
         }
-        out.extend(buf[..width].iter().map(|&c| char::from(c)));
+        out.extend_from_slice(&buf[..width]);
     }
-    let mut out = String::with_capacity(29);
-    digits(&mut out, year.unsigned_abs(), 4);
-    out.push('-');
-    digits(&mut out, ts.month(), 2);
-    out.push('-');
-    digits(&mut out, ts.day(), 2);
-    out.push(sep);
-    digits(&mut out, ts.hour(), 2);
-    out.push(':');
-    digits(&mut out, ts.minute(), 2);
-    out.push(':');
-    digits(&mut out, ts.second(), 2);
+    digits(out, year.unsigned_abs(), 4);
+    out.push(b'-');
+    digits(out, ts.month(), 2);
+    out.push(b'-');
+    digits(out, ts.day(), 2);
+    out.push(sep as u8);
+    digits(out, ts.hour(), 2);
+    out.push(b':');
+    digits(out, ts.minute(), 2);
+    out.push(b':');
+    digits(out, ts.second(), 2);
     let nanos = ts.nanosecond();
     match fraction {
         Fraction::Micros => {
-            out.push('.');
-            digits(&mut out, nanos / 1_000, 6);
+            out.push(b'.');
+            digits(out, nanos / 1_000, 6);
         }
         Fraction::Shortest if nanos == 0 => {}
         Fraction::Shortest if nanos.is_multiple_of(1_000_000) => {
-            out.push('.');
-            digits(&mut out, nanos / 1_000_000, 3);
+            out.push(b'.');
+            digits(out, nanos / 1_000_000, 3);
         }
         Fraction::Shortest if nanos.is_multiple_of(1_000) => {
-            out.push('.');
-            digits(&mut out, nanos / 1_000, 6);
+            out.push(b'.');
+            digits(out, nanos / 1_000, 6);
         }
         Fraction::Shortest => {
-            out.push('.');
-            digits(&mut out, nanos, 9);
+            out.push(b'.');
+            digits(out, nanos, 9);
         }
     }
-    out
+    Some(())
 }
 
 /// One value in the archive's canonical form.
@@ -244,7 +259,24 @@ fn canonical(t: &Table, col: &str, ty: ColType, v: Value) -> Result<Value, Backu
     Ok(out)
 }
 
-fn write_row(t: &Table, raw: &str, out: &mut dyn Write) -> Result<(), BackupError> {
+/// One row as a canonical line: the byte-copying path when it can decide,
+/// otherwise `write_row_general`.
+fn write_row(
+    t: &Table,
+    raw: &str,
+    buf: &mut Vec<u8>,
+    out: &mut dyn Write,
+) -> Result<(), BackupError> {
+    buf.clear();
+    if super::fastrow::line(t, raw, buf).is_some() {
+        return out
+            .write_all(buf)
+            .map_err(|e| BackupError::Io(format!("writing table {}: {e}", t.name)));
+    }
+    write_row_general(t, raw, out)
+}
+
+fn write_row_general(t: &Table, raw: &str, out: &mut dyn Write) -> Result<(), BackupError> {
     let values: Vec<Value> = serde_json::from_str(raw)
         .map_err(|e| BackupError::Schema(format!("table {}: row is not JSON: {e}", t.name)))?;
     if values.len() != t.columns.len() {
@@ -272,12 +304,13 @@ fn write_row(t: &Table, raw: &str, out: &mut dyn Write) -> Result<(), BackupErro
 pub fn dump(conn: &mut DbConn, t: &Table, out: &mut dyn Write) -> Result<u64, BackupError> {
     let sql = select_sql(conn.backend(), t)?;
     let mut n = 0u64;
+    let mut buf = Vec::with_capacity(1024);
     match conn {
         DbConn::Sqlite(c) => {
             // SQLite steps through the result row by row: bounded memory.
             let iter = diesel::sql_query(sql).load_iter::<RowText, DefaultLoadingMode>(c)?;
             for row in iter {
-                write_row(t, &row?.r, out)?;
+                write_row(t, &row?.r, &mut buf, out)?;
                 n += 1;
             }
         }
@@ -290,7 +323,7 @@ pub fn dump(conn: &mut DbConn, t: &Table, out: &mut dyn Write) -> Result<u64, Ba
                         .load(conn)?;
                 let len = batch.len();
                 for row in batch {
-                    write_row(t, &row.r, out)?;
+                    write_row(t, &row.r, &mut buf, out)?;
                     n += 1;
                 }
                 if len < FETCH {
@@ -303,38 +336,49 @@ pub fn dump(conn: &mut DbConn, t: &Table, out: &mut dyn Write) -> Result<u64, Ba
     Ok(n)
 }
 
-/// The expression that turns element `i` of a JSON row back into a column value.
-fn insert_expr(backend: Backend, i: usize, ty: ColType) -> String {
-    match backend {
-        Backend::Sqlite => {
-            let x = format!("json_extract(r.value, '$[{i}]')");
-            match ty {
-                ColType::Blob => format!("unhex({x})"),
-                _ => x,
-            }
-        }
-        Backend::Postgres => {
-            let x = format!("(r.value->>{i})");
-            match ty {
-                ColType::Text => x,
-                ColType::Int => format!("{x}::bigint"),
-                ColType::Bool => format!("{x}::boolean"),
-                ColType::Timestamp => format!("{x}::timestamp"),
-                ColType::Date => format!("{x}::date"),
-                ColType::Blob => format!("decode({x}, 'hex')"),
-                ColType::Real => format!("{x}::double precision"),
-                ColType::Decimal => format!("{x}::numeric"),
-            }
-        }
+/// PostgreSQL's name for a column type: every parameter is cast to it, so a NULL
+/// (bound as text) and a value bound in its Rust type land the same way.
+fn pg_type(ty: ColType) -> &'static str {
+    match ty {
+        ColType::Text => "text",
+        ColType::Int => "bigint",
+        ColType::Bool => "boolean",
+        ColType::Timestamp => "timestamp",
+        ColType::Date => "date",
+        ColType::Blob => "bytea",
+        ColType::Real => "double precision",
+        ColType::Decimal => "numeric",
     }
 }
 
-/// Inserts rows (canonical JSON arrays, in archive order) in batches.
+/// One value on its way into a database, bound as a parameter of its own type.
+#[derive(Debug, PartialEq)]
+pub(super) enum Cell {
+    Null,
+    Text(String),
+    Int(i64),
+    Bool(bool),
+    Real(f64),
+    Blob(Vec<u8>),
+}
+
+/// At most this many parameters in one statement (SQLite allows 32766,
+/// PostgreSQL 65535).
+const MAX_PARAMS: usize = 30_000;
+
+/// Inserts rows (canonical JSON arrays, in archive order) in batches: one
+/// multi-row `INSERT … VALUES` per batch with every value bound directly (the
+/// database no longer unpacks a JSON document per batch).
 pub struct Inserter<'a> {
     table: &'a Table,
     backend: Backend,
-    sql: String,
-    batch: Vec<Value>,
+    head: String,
+    conflict: String,
+    batch: Vec<Cell>,
+    batch_rows: usize,
+    max_rows: usize,
+    /// The statement for a full batch, made once.
+    full_sql: Option<String>,
     pub rows: u64,
 }
 
@@ -346,12 +390,6 @@ impl<'a> Inserter<'a> {
             .iter()
             .map(|c| check_ident(&c.name).map(|_| format!("\"{}\"", c.name)))
             .collect::<Result<_, _>>()?;
-        let exprs: Vec<String> = table
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| insert_expr(backend, i, c.ty))
-            .collect();
         let conflict = if upsert && !table.primary_key.is_empty() {
             let keys: Vec<String> = table
                 .primary_key
@@ -376,34 +414,73 @@ impl<'a> Inserter<'a> {
         } else {
             String::new()
         };
-        let sql = match backend {
-            // `WHERE true` keeps SQLite from reading ON CONFLICT as a join clause.
-            Backend::Sqlite => format!(
-                "INSERT INTO \"{}\" ({}) SELECT {} FROM json_each(?) AS r WHERE true ORDER BY r.key{}",
-                table.name,
-                cols.join(", "),
-                exprs.join(", "),
-                conflict
-            ),
-            Backend::Postgres => format!(
-                "INSERT INTO \"{}\" ({}) SELECT {} FROM json_array_elements($1::json) WITH ORDINALITY AS r(value, n) ORDER BY r.n{}",
-                table.name,
-                cols.join(", "),
-                exprs.join(", "),
-                conflict
-            ),
-        };
+        let width = table.columns.len().max(1);
         Ok(Inserter {
             table,
             backend,
-            sql,
-            batch: Vec::with_capacity(INSERT_BATCH),
+            head: format!(
+                "INSERT INTO \"{}\" ({}) VALUES ",
+                table.name,
+                cols.join(", ")
+            ),
+            conflict,
+            batch: Vec::with_capacity(MAX_PARAMS.min(INSERT_BATCH * width)),
+            batch_rows: 0,
+            max_rows: (MAX_PARAMS / width).clamp(1, INSERT_BATCH),
+            full_sql: None,
             rows: 0,
         })
     }
 
+    fn sql(&self, rows: usize) -> String {
+        let width = self.table.columns.len();
+        let mut sql = String::with_capacity(self.head.len() + rows * width * 16);
+        sql.push_str(&self.head);
+        let mut n = 0usize;
+        for r in 0..rows {
+            if r > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for (i, c) in self.table.columns.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                n += 1;
+                match self.backend {
+                    Backend::Sqlite => sql.push('?'),
+                    Backend::Postgres => {
+                        sql.push_str(&format!("${n}::{}", pg_type(c.ty)));
+                    }
+                }
+            }
+            sql.push(')');
+        }
+        sql.push_str(&self.conflict);
+        sql
+    }
+
     /// Takes one JSON line from the archive; checks it against the column types.
     pub fn push(&mut self, conn: &mut DbConn, line: &[u8]) -> Result<(), BackupError> {
+        let start = self.batch.len();
+        let fast = std::str::from_utf8(line)
+            .ok()
+            .and_then(|raw| super::fastrow::cells(self.table, self.backend, raw, &mut self.batch));
+        if fast.is_none() {
+            self.batch.truncate(start);
+            self.push_general(line)?;
+        }
+        self.batch_rows += 1;
+        self.rows += 1;
+        if self.batch_rows >= self.max_rows {
+            self.flush(conn)?;
+        }
+        Ok(())
+    }
+
+    /// The general path: every value through `canonical`, which decides and
+    /// reports what the fast path left.
+    fn push_general(&mut self, line: &[u8]) -> Result<(), BackupError> {
         let values: Vec<Value> = serde_json::from_slice(line).map_err(|e| {
             BackupError::Archive(format!(
                 "table {} row {}: not a JSON array: {e}",
@@ -420,35 +497,75 @@ impl<'a> Inserter<'a> {
                 self.table.columns.len()
             )));
         }
-        let mut row = Vec::with_capacity(values.len());
         for (v, c) in values.into_iter().zip(&self.table.columns) {
             let v = canonical(self.table, &c.name, c.ty, v)?;
-            // SQLite keeps timestamps as text in diesel's own spelling; writing the
-            // same spelling keeps text comparisons in queries right.
-            let v = match (self.backend, c.ty, &v) {
-                (Backend::Sqlite, ColType::Timestamp, Value::String(s)) => parse_timestamp(s)
-                    .map(|ts| Value::String(timestamp_text(ts, ' ', Fraction::Shortest)))
-                    .unwrap_or(v),
-                _ => v,
-            };
-            row.push(v);
-        }
-        self.batch.push(Value::Array(row));
-        self.rows += 1;
-        if self.batch.len() >= INSERT_BATCH {
-            self.flush(conn)?;
+            let cell = self.cell(c.ty, v);
+            self.batch.push(cell);
         }
         Ok(())
     }
 
+    /// A canonical value as the target stores it.
+    fn cell(&self, ty: ColType, v: Value) -> Cell {
+        match v {
+            Value::Null => Cell::Null,
+            Value::Bool(b) => Cell::Bool(b),
+            Value::Number(n) => match (ty, n.as_i64()) {
+                (ColType::Int, Some(i)) => Cell::Int(i),
+                _ => Cell::Real(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            Value::String(s) => match ty {
+                // Checked as hex by `canonical`.
+                ColType::Blob => Cell::Blob(hex::decode(&s).unwrap_or_default()),
+                // SQLite keeps timestamps as text in diesel's own spelling;
+                // writing the same spelling keeps text comparisons in queries right.
+                ColType::Timestamp if self.backend == Backend::Sqlite => Cell::Text(
+                    parse_timestamp(&s)
+                        .map(|ts| timestamp_text(ts, ' ', Fraction::Shortest))
+                        .unwrap_or(s),
+                ),
+                _ => Cell::Text(s),
+            },
+            other => Cell::Text(other.to_string()),
+        }
+    }
+
     pub fn flush(&mut self, conn: &mut DbConn) -> Result<(), BackupError> {
-        if self.batch.is_empty() {
+        use diesel::sql_types::{BigInt, Binary, Bool, Double, Nullable};
+        if self.batch_rows == 0 {
             return Ok(());
         }
-        let json = Value::Array(std::mem::take(&mut self.batch)).to_string();
-        diesel::sql_query(&self.sql)
-            .bind::<Text, _>(json)
-            .execute(conn)?;
+        let sql = if self.batch_rows == self.max_rows {
+            if self.full_sql.is_none() {
+                self.full_sql = Some(self.sql(self.max_rows));
+            }
+            self.full_sql.clone().unwrap_or_default()
+        } else {
+            self.sql(self.batch_rows)
+        };
+        let cells = std::mem::take(&mut self.batch);
+        self.batch_rows = 0;
+        macro_rules! run {
+            ($c:expr, $db:ty) => {{
+                let mut q = diesel::sql_query(sql).into_boxed::<$db>();
+                for cell in cells {
+                    q = match cell {
+                        Cell::Null => q.bind::<Nullable<Text>, _>(None::<String>),
+                        Cell::Text(s) => q.bind::<Text, _>(s),
+                        Cell::Int(i) => q.bind::<BigInt, _>(i),
+                        Cell::Bool(b) => q.bind::<Bool, _>(b),
+                        Cell::Real(f) => q.bind::<Double, _>(f),
+                        Cell::Blob(b) => q.bind::<Binary, _>(b),
+                    };
+                }
+                q.execute($c)?
+            }};
+        }
+        match conn {
+            DbConn::Sqlite(c) => run!(c, diesel::sqlite::Sqlite),
+            DbConn::Pg(c) => run!(c, diesel::pg::Pg),
+        };
+        self.batch = Vec::with_capacity(self.max_rows * self.table.columns.len());
         Ok(())
     }
 }
@@ -494,6 +611,143 @@ mod tests {
                 prop_assert_eq!(back, chrono_back);
             }
         }
+    }
+
+    fn token() -> impl Strategy<Value = (ColType, String)> {
+        let q = |s: String| serde_json::to_string(&s).unwrap_or_default();
+        prop_oneof![
+            Just((ColType::Int, "null".to_string())),
+            any::<i64>().prop_map(|n| (ColType::Int, n.to_string())),
+            Just((ColType::Int, "-0".to_string())),
+            Just((ColType::Int, "1.0".to_string())),
+            any::<String>().prop_map(move |s| (ColType::Text, q(s))),
+            "[a-zA-Z ]{0,12}".prop_map(move |s| (ColType::Decimal, q(s))),
+            "[0-9a-f]{0,8}".prop_map(move |s| (ColType::Blob, q(s))),
+            "[0-9A-F]{1,4}".prop_map(move |s| (ColType::Blob, q(s))),
+            (0i64..253_000_000_000i64, 0u32..1_000_000_000, any::<bool>()).prop_map(
+                move |(secs, nanos, sqlite)| {
+                    let ts = chrono::DateTime::from_timestamp(secs, nanos)
+                        .map(|d| d.naive_utc())
+                        .unwrap_or_default();
+                    let text = if sqlite {
+                        timestamp_text(ts, ' ', Fraction::Shortest)
+                    } else {
+                        ts.format("%Y-%m-%dT%H:%M:%S%.f").to_string()
+                    };
+                    (ColType::Timestamp, q(text))
+                }
+            ),
+            "[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}".prop_map(move |s| (ColType::Date, q(s))),
+            prop_oneof![Just("0"), Just("1"), Just("true"), Just("false"), Just("2")]
+                .prop_map(|s| (ColType::Bool, s.to_string())),
+            Just((ColType::Real, "1.5".to_string())),
+            Just((ColType::Text, "5".to_string())),
+            Just((ColType::Int, "\"5\"".to_string())),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn the_byte_copying_path_writes_what_the_general_one_does(
+            cells in prop::collection::vec(token(), 1..8),
+            pg_style in any::<bool>(),
+        ) {
+            let t = Table {
+                name: "t".into(),
+                columns: cells
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (ty, _))| super::super::catalog::Column { name: format!("c{i}"), ty: *ty })
+                    .collect(),
+                primary_key: vec![],
+            };
+            let sep = if pg_style { ", " } else { "," };
+            let raw = format!(
+                "[{}]",
+                cells.iter().map(|(_, tok)| tok.as_str()).collect::<Vec<_>>().join(sep)
+            );
+            let mut general = Vec::new();
+            let g = write_row_general(&t, &raw, &mut general);
+            let mut fast = Vec::new();
+            if super::super::fastrow::line(&t, &raw, &mut fast).is_some() {
+                prop_assert!(g.is_ok(), "{raw}: fast path accepted what the general one refuses");
+                prop_assert_eq!(String::from_utf8_lossy(&fast), String::from_utf8_lossy(&general), "{}", raw);
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn restored_values_are_the_same_by_either_path(
+            cells in prop::collection::vec(token(), 1..8),
+            sqlite in any::<bool>(),
+        ) {
+            let t = Table {
+                name: "t".into(),
+                columns: cells
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (ty, _))| super::super::catalog::Column { name: format!("c{i}"), ty: *ty })
+                    .collect(),
+                primary_key: vec![],
+            };
+            // Lines as the archive holds them, and some that are not canonical.
+            let raw = format!(
+                "[{}]",
+                cells.iter().map(|(_, tok)| tok.as_str()).collect::<Vec<_>>().join(",")
+            );
+            let mut canonical_line = Vec::new();
+            let lines = match write_row_general(&t, &raw, &mut canonical_line) {
+                Ok(()) => vec![raw.clone(), String::from_utf8_lossy(canonical_line.trim_ascii_end()).into_owned()],
+                Err(_) => vec![raw.clone()],
+            };
+            let backend = if sqlite { Backend::Sqlite } else { Backend::Postgres };
+            for line in lines {
+                let mut general = Inserter::new(backend, &t, false).unwrap();
+                let g = general.push_general(line.as_bytes());
+                let mut fast = Vec::new();
+                if super::super::fastrow::cells(&t, backend, &line, &mut fast).is_some() {
+                    prop_assert!(g.is_ok(), "{line}: fast path accepted what the general one refuses");
+                    prop_assert_eq!(&fast, &general.batch, "{}", line);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn common_rows_take_the_byte_copying_paths() {
+        use super::super::catalog::Column;
+        let col = |name: &str, ty| Column {
+            name: name.into(),
+            ty,
+        };
+        let t = Table {
+            name: "clients".into(),
+            columns: vec![
+                col("id", ColType::Text),
+                col("n", ColType::Int),
+                col("vip", ColType::Bool),
+                col("at", ColType::Timestamp),
+                col("day", ColType::Date),
+                col("key", ColType::Blob),
+                col("note", ColType::Text),
+            ],
+            primary_key: vec!["id".into()],
+        };
+        let sqlite = r#"["c-1",42,1,"2026-11-22 10:00:00.5","2026-12-01","00ff","ნინო"]"#;
+        let pg = r#"["c-1", 42, true, "2026-11-22T10:00:00.5", "2026-12-01", "00ff", null]"#;
+        let mut out = Vec::new();
+        assert!(super::super::fastrow::line(&t, sqlite, &mut out).is_some());
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "[\"c-1\",42,true,\"2026-11-22T10:00:00.500000\",\"2026-12-01\",\"00ff\",\"ნინო\"]\n"
+        );
+        out.clear();
+        assert!(super::super::fastrow::line(&t, pg, &mut out).is_some());
+        let mut cells = Vec::new();
+        let line = String::from_utf8_lossy(out.trim_ascii_end()).into_owned();
+        assert!(super::super::fastrow::cells(&t, Backend::Sqlite, &line, &mut cells).is_some());
+        assert_eq!(cells[3], Cell::Text("2026-11-22 10:00:00.500".into()));
     }
 
     #[test]

@@ -21,6 +21,9 @@ diesel::table! {
         row_count -> Nullable<BigInt>,
         destinations -> Text,
         error -> Nullable<Text>,
+        node -> Nullable<Text>,
+        heartbeat_at -> Nullable<Timestamp>,
+        interrupted -> Bool,
     }
 }
 
@@ -40,6 +43,25 @@ pub struct Run {
     pub row_count: Option<i64>,
     pub destinations: String,
     pub error: Option<String>,
+    /// The process that runs it (`liveness::Owner`), to tell a dead run from a
+    /// live one on another node.
+    pub node: Option<String>,
+    /// The last time the running process showed it was alive.
+    pub heartbeat_at: Option<NaiveDateTime>,
+    /// Its process died before it finished (found by `liveness::sweep`).
+    pub interrupted: bool,
+}
+
+impl Run {
+    /// `ok`, `failed`, `interrupted` (a failure whose process died), or `running`.
+    pub fn state(&self) -> &'static str {
+        match (self.ok, self.interrupted) {
+            (_, true) => "interrupted",
+            (Some(true), _) => "ok",
+            (Some(false), _) => "failed",
+            (None, _) => "running",
+        }
+    }
 }
 
 pub fn start(conn: &mut DbConn, run: &Run) -> Result<(), StoreError> {
@@ -64,6 +86,51 @@ pub fn finish(conn: &mut DbConn, run: &Run) -> Result<(), StoreError> {
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Runs that have not finished (running, or dead and not yet found out).
+pub fn unfinished(conn: &mut DbConn) -> Result<Vec<Run>, StoreError> {
+    Ok(backup_runs::table
+        .filter(backup_runs::finished_at.is_null())
+        .order(backup_runs::started_at.asc())
+        .select(Run::as_select())
+        .load(conn)?)
+}
+
+/// The running process is still alive at `at`.
+pub fn beat(conn: &mut DbConn, id: &str, at: NaiveDateTime) -> Result<(), StoreError> {
+    diesel::update(
+        backup_runs::table
+            .filter(backup_runs::id.eq(id))
+            .filter(backup_runs::finished_at.is_null()),
+    )
+    .set(backup_runs::heartbeat_at.eq(Some(at)))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Marks a run whose process died as interrupted (a failure) that ended at
+/// `finished_at`. False when it finished meanwhile, or another node marked it
+/// first: exactly one caller records and announces it.
+pub fn mark_interrupted(
+    conn: &mut DbConn,
+    id: &str,
+    finished_at: NaiveDateTime,
+    error: &str,
+) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        backup_runs::table
+            .filter(backup_runs::id.eq(id))
+            .filter(backup_runs::finished_at.is_null()),
+    )
+    .set((
+        backup_runs::finished_at.eq(Some(finished_at)),
+        backup_runs::ok.eq(Some(false)),
+        backup_runs::interrupted.eq(true),
+        backup_runs::error.eq(Some(error)),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
 }
 
 /// The newest successful run: its manifest hash chains into the next manifest.

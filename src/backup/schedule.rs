@@ -112,6 +112,9 @@ pub fn check_late(config: &Config, store: &Store, env: &Env) -> Result<bool, Bac
     if hours == 0 || config.backup.schedule.trim().is_empty() {
         return Ok(false);
     }
+    // A run whose process died is a failure (alerted by the sweep), not a run
+    // that may still end well.
+    super::liveness::sweep_logged(store, env);
     let mut conn = store.conn()?;
     let last = runs::last_ok(&mut conn)?.map(|r| r.started_at.and_utc());
     let now = env.now();

@@ -12,7 +12,7 @@ use crate::audit::checkpoint::{self, PublicKey};
 use crate::audit::{self, Outcome, RequestMeta, Who};
 use crate::backup::keys::{self, Identities};
 use crate::backup::make::{self, Plan, Trigger};
-use crate::backup::{BackupError, notify, read, restore, retention};
+use crate::backup::{BackupError, notify, read, restore, retention, runs};
 use crate::clock::Env;
 use crate::config::Config;
 use crate::store::Target;
@@ -30,7 +30,8 @@ pub enum BackupCommand {
         #[arg(long)]
         json: bool,
     },
-    /// List the finished backups in the destinations, newest first.
+    /// List the finished backups in the destinations, newest first, and the
+    /// recent runs (ok, failed, interrupted or running).
     List {
         #[arg(long = "dest", value_name = "DIR")]
         dests: Vec<PathBuf>,
@@ -168,21 +169,44 @@ pub fn run(config: &Config, env: &Env, command: BackupCommand) -> anyhow::Result
         } => {
             let trusted = keys::trusted(config, &trusted)?;
             let listed = retention::list(&dirs(config, dests), &trusted)?;
+            let runs = recent_runs(config, env);
             if json {
-                println!("{}", serde_json::to_string_pretty(&listed)?);
-            } else if listed.is_empty() {
+                let out = serde_json::json!({"archives": listed, "runs": runs});
+                println!("{}", serde_json::to_string_pretty(&out)?);
+                return Ok(());
+            }
+            if listed.is_empty() {
                 println!("no backups");
-            } else {
-                for l in listed {
-                    println!(
-                        "{}  {:>12}  {:<10}  {}  signature {}",
-                        l.created_at,
-                        l.size,
-                        l.encryption,
-                        l.path.display(),
-                        l.signature
-                    );
-                }
+            }
+            for l in listed {
+                println!(
+                    "{}  {:>12}  {:<10}  {}  signature {}",
+                    l.created_at,
+                    l.size,
+                    l.encryption,
+                    l.path.display(),
+                    l.signature
+                );
+            }
+            if !runs.is_empty() {
+                println!("recent runs, newest first:");
+            }
+            for r in &runs {
+                let finished = r
+                    .finished_at
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                    .unwrap_or_else(|| "-".into());
+                println!(
+                    "  {}  {:<8}  {:<11}  finished {}{}",
+                    r.started_at.format("%Y-%m-%d %H:%M:%S"),
+                    r.trigger_kind,
+                    r.state(),
+                    finished,
+                    r.error
+                        .as_deref()
+                        .map(|e| format!("  {e}"))
+                        .unwrap_or_default()
+                );
             }
             Ok(())
         }
@@ -308,6 +332,23 @@ pub fn run(config: &Config, env: &Env, command: BackupCommand) -> anyhow::Result
         }
     }
 }
+
+/// The run history beside the archives, after marking runs whose process died.
+/// A machine that holds the archives but cannot reach the database still lists
+/// them (with a note).
+fn recent_runs(config: &Config, env: &Env) -> Vec<runs::Run> {
+    let found = super::open_store(config).and_then(|store| {
+        crate::backup::liveness::sweep_logged(&store, env);
+        let mut conn = store.conn()?;
+        Ok(runs::recent(&mut conn, RECENT_RUNS)?)
+    });
+    found.unwrap_or_else(|e| {
+        eprintln!("note: the run history is not shown: {e}");
+        Vec::new()
+    })
+}
+
+const RECENT_RUNS: i64 = 10;
 
 #[derive(Debug, serde::Serialize)]
 pub struct Verified {

@@ -38,6 +38,24 @@ pub async fn add(scheduler: &JobScheduler, state: &web::Data<AppState>) -> Resul
     Ok(())
 }
 
+/// At server start: runs left "running" by a process that died (this node's last
+/// life, or another node's) are marked interrupted. Runs on every start, also
+/// without a schedule: a console run may have been killed.
+pub async fn sweep_interrupted(state: &web::Data<AppState>) {
+    let (store, env) = (state.store.clone(), state.env.clone());
+    match tokio::task::spawn_blocking(move || crate::backup::liveness::sweep(&store, &env)).await {
+        Ok(Ok(found)) if !found.is_empty() => {
+            tracing::warn!(
+                runs = found.len(),
+                "interrupted backup runs marked at start"
+            )
+        }
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "could not look for interrupted backup runs"),
+        Err(e) => tracing::error!(error = %e, "interrupted-run check failed"),
+    }
+}
+
 async fn backup_now(state: &web::Data<AppState>) {
     let (config, store, env) = (state.config.clone(), state.store.clone(), state.env.clone());
     let node = lease::node_name();

@@ -219,6 +219,7 @@ pub async fn run(
         cfg.checkpoint_every_events,
         cfg.checkpoint_every_secs,
     ));
+    backup_jobs::sweep_interrupted(&state).await;
     let mut jobs = jobs::start(&state).await?;
     let served = server.run().await;
     periodic.abort();

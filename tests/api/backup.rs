@@ -627,11 +627,15 @@ fn killed_backup_leaves_nothing_that_is_listed() {
     let dest = dir.path().join("dest");
     let pass = dir.path().join("pass.txt");
     std::fs::write(&pass, "a long offline-safe passphrase\n").unwrap();
+    // The database: a SQLite file, or a fresh PostgreSQL database when the
+    // suite runs against PostgreSQL.
+    let db = TestDb::new();
     let mut config = Config {
         data_dir: data.clone(),
         ..Config::default()
     };
-    config.database.url = Some(SecretString::from(sqlite_url(&data, "holdfast.db")));
+    config.database.url = Some(SecretString::from(db.url.clone()));
+    std::fs::create_dir_all(&data).unwrap();
     let store = Store::open(&config.database_url(), 2).unwrap();
     holdfast::demo::load(
         &store,
@@ -642,8 +646,9 @@ fn killed_backup_leaves_nothing_that_is_listed() {
     )
     .unwrap();
     let toml = format!(
-        "data_dir = \"{}\"\n[backup]\nrecipients = [\"{}\"]\ndestinations = [\"{}\"]\npassphrase_file = \"{}\"\n",
+        "data_dir = \"{}\"\n[database]\nurl = \"{}\"\n[backup]\nrecipients = [\"{}\"]\ndestinations = [\"{}\"]\npassphrase_file = \"{}\"\n",
         data.display(),
+        db.url,
         k.recipient,
         dest.display(),
         pass.display()
@@ -686,13 +691,60 @@ fn killed_backup_leaves_nothing_that_is_listed() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(tmp.exists());
+    // The killed run's row still says "running" until a process looks at it.
+    let mut conn = store.conn().unwrap();
+    let rows = holdfast::backup::runs::recent(&mut conn, 10).unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].state(), "running", "{rows:?}");
     let out = cli(&["backup", "list"]).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "no backups");
+    // No archive is listed; the run is, as interrupted, with its end time.
+    let listed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(listed.starts_with("no backups\n"), "{listed}");
+    assert!(listed.contains("interrupted"), "{listed}");
+    assert!(!listed.contains("running"), "{listed}");
+    let rows = holdfast::backup::runs::recent(&mut conn, 10).unwrap();
+    let killed = &rows[0];
+    assert_eq!(killed.state(), "interrupted", "{rows:?}");
+    assert_eq!(killed.ok, Some(false));
+    let ended = killed.finished_at.expect("an end time");
+    assert!(ended >= killed.started_at, "{killed:?}");
+    assert!(
+        killed
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("ended before"),
+        "{killed:?}"
+    );
+    // Audited once as a failed run, and the admins are alerted as for any failure.
+    let marked: Vec<_> = holdfast::audit::search(
+        &mut conn,
+        &holdfast::audit::Query {
+            action: Some("backup.run".into()),
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .into_iter()
+    .filter(|e| e.detail.contains("\"interrupted\":true"))
+    .collect();
+    assert_eq!(marked.len(), 1, "{marked:?}");
+    assert_eq!(marked[0].outcome, "failed");
+    let alerts =
+        holdfast::alerts::list(&mut conn, holdfast::alerts::Audience::Admins, true, 10).unwrap();
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.kind == "backup.failed" && a.summary.contains("interrupted")),
+        "{alerts:?}"
+    );
+    drop(conn);
 
     // The next run finishes; list shows exactly it, and the CLI verifies it
     // fully and restores it into a new database.
@@ -709,7 +761,15 @@ fn killed_backup_leaves_nothing_that_is_listed() {
         .to_string();
     let out = cli(&["backup", "list", "--json"]).output().unwrap();
     let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    assert_eq!(listed["archives"].as_array().unwrap().len(), 2, "{listed}");
+    let states: Vec<&str> = listed["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["interrupted"].as_bool().unwrap_or_default())
+        .map(|i| if i { "interrupted" } else { "other" })
+        .collect();
+    assert_eq!(states, ["other", "interrupted"], "{listed}");
     let id = k.identity.display().to_string();
     let out = cli(&["backup", "verify", &archive, "--identity", &id])
         .output()
@@ -787,6 +847,131 @@ fn killed_backup_leaves_nothing_that_is_listed() {
         holdfast::alerts::list(&mut conn, holdfast::alerts::Audience::Owners, true, 10).unwrap();
     assert!(
         alerts.iter().any(|a| a.kind == "backup.restored"),
+        "{alerts:?}"
+    );
+}
+
+/// An unfinished run as `make::run` records it, owned by `node`.
+fn running_row(
+    id: &str,
+    node: &holdfast::backup::liveness::Owner,
+    at: chrono::NaiveDateTime,
+) -> holdfast::backup::runs::Run {
+    holdfast::backup::runs::Run {
+        id: id.into(),
+        started_at: at,
+        finished_at: None,
+        trigger_kind: "console".into(),
+        actor: Some("console".into()),
+        ok: None,
+        archive: None,
+        manifest_sha256: None,
+        ciphertext_sha256: None,
+        size_bytes: None,
+        row_count: None,
+        destinations: "[]".into(),
+        error: None,
+        node: Some(node.encode()),
+        heartbeat_at: Some(at),
+        interrupted: false,
+    }
+}
+
+/// A process of this machine that has ended.
+fn dead_process() -> holdfast::backup::liveness::Owner {
+    let mut gone = Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    holdfast::backup::liveness::Owner {
+        pid: gone.id(),
+        ..holdfast::backup::liveness::Owner::current()
+    }
+}
+
+#[test]
+fn interrupted_runs_are_marked_on_evidence_only_across_nodes() {
+    use holdfast::backup::liveness::{self, Owner};
+    use holdfast::backup::runs;
+    let s = TestServer::start();
+    let clock = crate::support::ManualClock::new();
+    let env = holdfast::clock::Env {
+        clock: clock.clone(),
+        entropy: s.env.entropy.clone(),
+    };
+    let t0 = env.now().naive_utc();
+    let me = Owner::current();
+    // Another app node on the same PostgreSQL: its process table is not ours.
+    let node_b = Owner {
+        host: "node-b".into(),
+        boot: "another-kernel".into(),
+        ..me.clone()
+    };
+    let mut conn = s.store.conn().unwrap();
+    for (id, node) in [
+        ("dead-here", dead_process()),
+        ("node-b", node_b),
+        ("this-process", me),
+    ] {
+        runs::start(&mut conn, &running_row(id, &node, t0)).unwrap();
+    }
+    // A process of this machine that is gone: marked at once (here, or by the
+    // test server's own start-up sweep if that ran late), by one sweeper only.
+    liveness::sweep(&s.store, &env).unwrap();
+    assert!(liveness::sweep(&s.store, &env).unwrap().is_empty());
+    let state_now = |conn: &mut holdfast::store::DbConn, id: &str| {
+        runs::recent(conn, 10)
+            .unwrap()
+            .into_iter()
+            .find(|r| r.id == id)
+            .unwrap()
+            .state()
+    };
+    assert_eq!(state_now(&mut conn, "dead-here"), "interrupted");
+    assert_eq!(state_now(&mut conn, "node-b"), "running");
+
+    // Node b keeps beating: nine minutes apart is still alive…
+    clock.advance(chrono::Duration::minutes(9));
+    runs::beat(&mut conn, "node-b", env.now().naive_utc()).unwrap();
+    let last_beat = env.now().naive_utc();
+    clock.advance(chrono::Duration::minutes(9));
+    assert!(liveness::sweep(&s.store, &env).unwrap().is_empty());
+    // …then it stops: after ten minutes without a beat it is taken as dead, and
+    // its end is its last sign of life.
+    clock.advance(chrono::Duration::minutes(2));
+    let found = liveness::sweep(&s.store, &env).unwrap();
+    let ids: Vec<_> = found.iter().map(|f| f.backup_id.as_str()).collect();
+    assert_eq!(ids, ["node-b"]);
+    // A run of a live process of this machine is never taken, however long it runs.
+    clock.advance(chrono::Duration::hours(5));
+    assert!(liveness::sweep(&s.store, &env).unwrap().is_empty());
+
+    let rows = runs::recent(&mut conn, 10).unwrap();
+    let state = |id: &str| rows.iter().find(|r| r.id == id).unwrap().clone();
+    assert_eq!(state("dead-here").state(), "interrupted");
+    assert_eq!(state("dead-here").finished_at, Some(t0));
+    assert_eq!(state("node-b").state(), "interrupted");
+    assert_eq!(state("node-b").finished_at, Some(last_beat));
+    assert!(
+        state("node-b")
+            .error
+            .unwrap()
+            .contains("no sign of life from node-b")
+    );
+    assert_eq!(state("this-process").state(), "running");
+    let marked: Vec<_> = s
+        .audit("backup.run")
+        .into_iter()
+        .filter(|e| e.outcome == "failed" && e.detail.contains("\"interrupted\":true"))
+        .collect();
+    assert_eq!(marked.len(), 2, "{marked:?}");
+    assert!(
+        marked
+            .iter()
+            .all(|e| e.actor_id.as_deref() == Some("system:backup"))
+    );
+    let alerts =
+        holdfast::alerts::list(&mut conn, holdfast::alerts::Audience::Admins, true, 10).unwrap();
+    assert!(
+        alerts.iter().any(|a| a.kind == "backup.failed"),
         "{alerts:?}"
     );
 }
@@ -1061,10 +1246,19 @@ async fn admin_page_shows_history_and_makes_a_backup() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 
+    // A run whose process was killed reads "interrupted", not "running".
+    {
+        let mut conn = s.store.conn().unwrap();
+        let at = s.env.now().naive_utc();
+        holdfast::backup::runs::start(&mut conn, &running_row("killed", &dead_process(), at))
+            .unwrap();
+    }
     let admin = s.login_elevated("ops").await;
     let page = |c: &crate::support::Client| c.raw(reqwest::Method::GET, "/admin/backups").send();
     let html = page(&admin).await.unwrap().text().await.unwrap();
     assert!(html.contains("No backups yet."), "{html}");
+    assert!(html.contains("data-outcome=\"interrupted\""), "{html}");
+    assert!(!html.contains("data-outcome=\"running\""), "{html}");
     let resp = admin
         .raw(reqwest::Method::POST, "/admin/backups/run")
         .form(&[("csrf", admin.csrf.clone().unwrap())])

@@ -22,6 +22,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 struct RunRow {
     started: String,
+    finished: String,
+    state: &'static str,
     trigger: String,
     actor: String,
     outcome: String,
@@ -102,13 +104,14 @@ async fn page(
         .into_iter()
         .map(|r| RunRow {
             started: r.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            finished: r
+                .finished_at
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                .unwrap_or_default(),
+            state: r.state(),
+            outcome: lang.0.t(&format!("admin-backups-outcome-{}", r.state())),
             trigger: r.trigger_kind,
             actor: r.actor.unwrap_or_default(),
-            outcome: match r.ok {
-                Some(true) => "ok".into(),
-                Some(false) => "failed".into(),
-                None => "running".into(),
-            },
             archive: r.archive.unwrap_or_default(),
             size: r.size_bytes.map(|n| n.to_string()).unwrap_or_default(),
             error: r.error.unwrap_or_default(),
