@@ -408,7 +408,11 @@ async fn search_pages(c: &crate::support::Client, q: &str, limit: u32) -> Vec<St
 /// case folded, and (on SQLite, whose index folds them) diacritics too.
 #[tokio::test]
 async fn short_prefixes_in_every_script() {
-    let s = TestServer::start();
+    // Many list pages a minute: the detection would ask for a key.
+    let s = TestServer::start_with(crate::support::Options {
+        tweak: Some(|c| c.detection.enabled = false),
+        ..Default::default()
+    });
     s.add_user("sales.n1", Role::Sales, Some("north"));
     let c = s.login("sales.n1").await;
     let names = [
@@ -432,8 +436,6 @@ async fn short_prefixes_in_every_script() {
     }
     let postgres = s.db.is_postgres();
     let mut cases: Vec<(&str, Vec<&str>)> = vec![
-        ("ağ", vec!["Ağabəy Əliyev", "AĞAYEVA Leyla"]),
-        ("AĞ", vec!["Ağabəy Əliyev", "AĞAYEVA Leyla"]),
         ("ნ", vec!["ნინო ბერიძე", "ნათია ლომიძე"]),
         ("ნი", vec!["ნინო ბერიძე"]),
         ("ბე", vec!["ნინო ბერიძე"]),
@@ -455,8 +457,14 @@ async fn short_prefixes_in_every_script() {
     if postgres {
         // 'simple' keeps diacritics: "ag" is not "ağ" there (as before).
         cases.push(("ag", vec!["Agnès Müller"]));
+        cases.push(("ağ", vec!["Ağabəy Əliyev", "AĞAYEVA Leyla"]));
+        cases.push(("AĞ", vec!["Ağabəy Əliyev", "AĞAYEVA Leyla"]));
     } else {
-        cases.push(("ag", vec!["Ağabəy Əliyev", "AĞAYEVA Leyla", "Agnès Müller"]));
+        // SQLite's index folds diacritics on both sides: "ağ" is "ag".
+        let ag = vec!["Ağabəy Əliyev", "AĞAYEVA Leyla", "Agnès Müller"];
+        cases.push(("ag", ag.clone()));
+        cases.push(("ağ", ag.clone()));
+        cases.push(("AĞ", ag));
         cases.push(("mu", vec!["Agnès Müller"]));
     }
     // Newest first: the reverse of the order they were made in.
@@ -508,17 +516,8 @@ async fn short_prefix_pages_match_the_index() {
         .as_str()
         .unwrap()
         .to_string();
-    for (q, many) in [
-        ("a", true),
-        ("Ağ", true),
-        ("ნ", true),
-        ("ال", true),
-        ("Ив", false),
-        ("Mə", true),
-        ("9", true),
-        ("99", true),
-        ("ka m", false),
-    ] {
+    let mut longest = 0;
+    for q in ["a", "Ağ", "ნ", "ال", "Ив", "Mə", "9", "99", "ka m"] {
         let terms = holdfast::crm::search::terms(q);
         let mut conn = s.store.conn().unwrap();
         let conn: &mut DbConn = &mut conn;
@@ -554,11 +553,8 @@ async fn short_prefix_pages_match_the_index() {
         };
         let everyone = reference(conn, None);
         let own = reference(conn, Some(&sales_id));
-        assert!(
-            everyone.len() > if many { 25 } else { 0 },
-            "{q:?} matches {} demo clients",
-            everyone.len()
-        );
+        assert!(!everyone.is_empty(), "{q:?} matches no demo client");
+        longest = longest.max(everyone.len());
         assert_eq!(
             search_pages(&owner, q, 25).await,
             everyone,
@@ -566,4 +562,5 @@ async fn short_prefix_pages_match_the_index() {
         );
         assert_eq!(search_pages(&sales, q, 25).await, own, "{q:?} as sales");
     }
+    assert!(longest > 50, "some search spans several pages");
 }
