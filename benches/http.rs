@@ -13,8 +13,9 @@
 //! fresh database (SQLite in a temporary directory; on PostgreSQL a new database
 //! created next to the one the URL names, dropped afterwards); start the real
 //! server in this process (`AppState::new` + `web::run`, TLS with a fresh
-//! certificate); sign in as a sales user over HTTPS; then run five workloads in
-//! interleaved blocks, so that machine noise falls on all of them alike:
+//! certificate); sign in as a sales user and as an owner over HTTPS; then run
+//! eleven workloads in interleaved blocks, so that machine noise falls on all of
+//! them alike:
 //!
 //! * card read, guarded:   `GET /api/v1/clients/{id}` (the user's own clients)
 //! * card read, guarded, audit off: `GET /api/v1/bench-unaudited/clients/{id}`
@@ -22,6 +23,15 @@
 //! * card read, baseline:  `GET /api/v1/bench-baseline/clients/{id}`
 //! * list page, guarded:   `GET /api/v1/clients?limit=25&cursor=…`
 //! * list page, baseline:  `GET /api/v1/bench-baseline/clients?limit=25&cursor=…`
+//! * search, guarded, by the sales user (own clients) and by the owner (the whole
+//!   base): `GET /api/v1/clients?limit=25&q=…` with a client's full name, the first
+//!   eight digits of a client's phone number, and a two-letter prefix in one of
+//!   several scripts (`Ağ`, `Mə`, `Ив`, `ნი`, `ال`, `Ka`: tens of thousands of
+//!   matches each at a million clients). Reported against the list-page baseline.
+//!
+//! The owner is a user this benchmark adds (`owner.bench`); the server runs with
+//! no hardware-key requirement for owners (`keys.privileged_roles = []`), as a
+//! key cannot be touched in a benchmark.
 //!
 //! Settings (environment): `HOLDFAST_BENCH_CLIENTS` (1 000 000),
 //! `HOLDFAST_BENCH_REQUESTS` per workload (10 000), `HOLDFAST_BENCH_CONCURRENCY`
@@ -38,8 +48,10 @@ use secrecy::SecretString;
 
 use holdfast::clock::Env;
 use holdfast::config::Config;
+use holdfast::identity::Role;
+use holdfast::identity::users::NewUser;
 use holdfast::store::Store;
-use holdfast::store::schema::{clients, users};
+use holdfast::store::schema::{client_contacts, clients, users};
 use holdfast::web::{self, AppState};
 
 #[path = "support/fresh_pg.rs"]
@@ -58,6 +70,12 @@ const WARM_UP: usize = 200;
 const BLOCK: usize = 100;
 /// List pages are read at depths 0..LIST_DEPTH (cursors collected up front).
 const LIST_DEPTH: usize = 40;
+/// The owner who searches the whole base (added by the benchmark).
+const OWNER: &str = "owner.bench";
+/// Two-letter prefixes typed into the search box, in the demo's scripts.
+const PREFIXES: &[&str] = &["Ağ", "Mə", "Ив", "ნი", "ال", "Ka"];
+/// Full names and phone numbers to search for, per searching user.
+const SEARCH_SAMPLES: i64 = 500;
 
 struct Settings {
     clients: usize,
@@ -92,21 +110,41 @@ impl Settings {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
+enum Who {
+    Sales,
+    Owner,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Search {
+    Name,
+    Phone,
+    Prefix,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     CardGuarded,
     CardUnaudited,
     CardBaseline,
     ListGuarded,
     ListBaseline,
+    Search(Who, Search),
 }
 
 impl Kind {
-    const ALL: [Kind; 5] = [
+    const ALL: [Kind; 11] = [
         Kind::CardGuarded,
         Kind::CardUnaudited,
         Kind::CardBaseline,
         Kind::ListGuarded,
         Kind::ListBaseline,
+        Kind::Search(Who::Sales, Search::Name),
+        Kind::Search(Who::Sales, Search::Phone),
+        Kind::Search(Who::Sales, Search::Prefix),
+        Kind::Search(Who::Owner, Search::Name),
+        Kind::Search(Who::Owner, Search::Phone),
+        Kind::Search(Who::Owner, Search::Prefix),
     ];
 
     fn label(self) -> &'static str {
@@ -116,12 +154,18 @@ impl Kind {
             Kind::CardBaseline => "card read, baseline",
             Kind::ListGuarded => "list page, guarded",
             Kind::ListBaseline => "list page, baseline",
+            Kind::Search(Who::Sales, Search::Name) => "search, sales: full name",
+            Kind::Search(Who::Sales, Search::Phone) => "search, sales: phone digits",
+            Kind::Search(Who::Sales, Search::Prefix) => "search, sales: 2-letter prefix",
+            Kind::Search(Who::Owner, Search::Name) => "search, owner: full name",
+            Kind::Search(Who::Owner, Search::Phone) => "search, owner: phone digits",
+            Kind::Search(Who::Owner, Search::Prefix) => "search, owner: 2-letter prefix",
         }
     }
 
     fn prefix(self) -> &'static str {
         match self {
-            Kind::CardGuarded | Kind::ListGuarded => "/api/v1/clients",
+            Kind::CardGuarded | Kind::ListGuarded | Kind::Search(..) => "/api/v1/clients",
             Kind::CardBaseline | Kind::ListBaseline => "/api/v1/bench-baseline/clients",
             Kind::CardUnaudited => "/api/v1/bench-unaudited/clients",
         }
@@ -132,6 +176,29 @@ impl Kind {
             self,
             Kind::CardGuarded | Kind::CardUnaudited | Kind::CardBaseline
         )
+    }
+
+    fn who(self) -> Who {
+        match self {
+            Kind::Search(who, _) => who,
+            _ => Who::Sales,
+        }
+    }
+}
+
+/// What each searching user types: full names and phone digits of clients the
+/// user can see.
+struct SearchInputs {
+    sales: Vec<(String, String)>,
+    owner: Vec<(String, String)>,
+}
+
+impl SearchInputs {
+    fn of(&self, who: Who) -> &[(String, String)] {
+        match who {
+            Who::Sales => &self.sales,
+            Who::Owner => &self.owner,
+        }
     }
 }
 
@@ -183,6 +250,16 @@ struct Report {
     db_bytes: Option<u64>,
     own_clients: usize,
     measured: Measured,
+}
+
+impl Report {
+    fn samples_of(&self, kind: Kind) -> Option<&Samples> {
+        self.measured
+            .samples
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, s)| s)
+    }
 }
 
 fn ms(d: Duration) -> f64 {
@@ -277,13 +354,14 @@ fn run_backend(
     if own_ids.is_empty() {
         bail!("{USER} owns no clients; generate more");
     }
+    let search = search_inputs(&store, env, &password)?;
 
     let (addr, cert_der) = start_server(data_dir, url, store.clone(), env.clone())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     eprintln!("[{backend}] measuring on https://{addr} …");
-    let measured = runtime.block_on(measure(addr, &cert_der, s, &own_ids, &foreign_id))?;
+    let measured = runtime.block_on(measure(addr, &cert_der, s, &own_ids, &foreign_id, &search))?;
     Ok(Report {
         backend,
         clients: s.clients,
@@ -292,6 +370,62 @@ fn run_backend(
         db_bytes,
         own_clients: own_ids.len(),
         measured,
+    })
+}
+
+/// Adds the owner, and picks what the sales user and the owner search for: the
+/// full name and the first eight digits of the first phone number of clients each
+/// can see.
+fn search_inputs(
+    store: &Store,
+    env: &Env,
+    password: &SecretString,
+) -> anyhow::Result<SearchInputs> {
+    let mut conn = store.conn()?;
+    let conn: &mut holdfast::store::DbConn = &mut conn;
+    holdfast::identity::users::add(
+        conn,
+        env,
+        NewUser {
+            username: OWNER.into(),
+            display_name: None,
+            role: Role::Owner,
+            team: None,
+            password: Some(password.clone()),
+        },
+    )
+    .map_err(|e| anyhow!("adding {OWNER}: {e}"))?;
+    let me: String = users::table
+        .filter(users::username.eq(USER))
+        .select(users::id)
+        .first(conn)?;
+    let mut sample = |owner: Option<&str>| -> anyhow::Result<Vec<(String, String)>> {
+        let mut q = clients::table
+            .inner_join(client_contacts::table.on(client_contacts::client_id.eq(clients::id)))
+            .filter(client_contacts::kind.eq("phone"))
+            .filter(client_contacts::position.eq(0))
+            .filter(clients::deleted_at.is_null())
+            .select((clients::name, client_contacts::normalized))
+            .limit(SEARCH_SAMPLES)
+            .into_boxed();
+        if let Some(o) = owner {
+            q = q.filter(clients::owner_id.eq(o.to_string()));
+        }
+        let rows: Vec<(String, String)> = q.load(conn)?;
+        if rows.is_empty() {
+            bail!("no clients with a phone number to search for");
+        }
+        Ok(rows
+            .into_iter()
+            .map(|(name, phone)| {
+                let digits: String = phone.chars().filter(char::is_ascii_digit).take(8).collect();
+                (name, digits)
+            })
+            .collect())
+    };
+    Ok(SearchInputs {
+        sales: sample(Some(&me))?,
+        owner: sample(None)?,
     })
 }
 
@@ -311,6 +445,8 @@ fn start_server(
     };
     config.database.url = Some(SecretString::from(url.to_string()));
     config.server.listen = addr;
+    // The owner searches without a hardware key (see the top of this file).
+    config.keys.privileged_roles = vec![];
 
     let certified =
         rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])?;
@@ -431,19 +567,29 @@ fn paths(
     n: usize,
     own_ids: &[String],
     cursors: &[Option<String>],
+    search: &SearchInputs,
     seed: u64,
 ) -> Vec<String> {
     let mut rng = Rng(seed);
     (0..n)
-        .map(|i| {
-            if kind.is_card() {
-                format!("{}/{}", kind.prefix(), own_ids[rng.below(own_ids.len())])
-            } else {
-                match &cursors[i % cursors.len()] {
-                    None => format!("{}?limit=25", kind.prefix()),
-                    Some(c) => format!("{}?limit=25&cursor={c}", kind.prefix()),
-                }
+        .map(|i| match kind {
+            Kind::Search(who, what) => {
+                let inputs = search.of(who);
+                let (name, phone) = &inputs[rng.below(inputs.len())];
+                let q = match what {
+                    Search::Name => name.as_str(),
+                    Search::Phone => phone.as_str(),
+                    Search::Prefix => PREFIXES[i % PREFIXES.len()],
+                };
+                format!("{}?limit=25&q={}", kind.prefix(), urlencoding::encode(q))
             }
+            _ if kind.is_card() => {
+                format!("{}/{}", kind.prefix(), own_ids[rng.below(own_ids.len())])
+            }
+            _ => match &cursors[i % cursors.len()] {
+                None => format!("{}?limit=25", kind.prefix()),
+                Some(c) => format!("{}?limit=25&cursor={c}", kind.prefix()),
+            },
         })
         .collect()
 }
@@ -490,8 +636,14 @@ async fn measure(
     s: &Settings,
     own_ids: &[String],
     foreign_id: &str,
+    search: &SearchInputs,
 ) -> anyhow::Result<Measured> {
     let http = sign_in(addr, cert_der, s.concurrency, USER).await?;
+    let owner = sign_in(addr, cert_der, s.concurrency, OWNER).await?;
+    let as_who = |who: Who| match who {
+        Who::Sales => &http,
+        Who::Owner => &owner,
+    };
 
     // The routes answer what they should before anything is timed.
     let own = &own_ids[0];
@@ -544,15 +696,53 @@ async fn measure(
         }
     }
 
+    // Every search finds what it looks for: a client's own name and phone number
+    // (the sales user's searches only the user's own clients).
+    for who in [Who::Sales, Who::Owner] {
+        let (name, phone) = &search.of(who)[0];
+        for q in [name.as_str(), phone.as_str(), PREFIXES[0]] {
+            let page = as_who(who)
+                .get_json(&format!(
+                    "/api/v1/clients?limit=25&q={}",
+                    urlencoding::encode(q)
+                ))
+                .await?;
+            if ids(&page).is_empty() {
+                bail!("searching `{q}` found nothing");
+            }
+            let mine = page["items"]
+                .as_array()
+                .is_some_and(|items| items.iter().all(|i| i["owner_id"] == http.user_id));
+            if who == Who::Sales && !mine {
+                bail!("searching `{q}` as {USER} found clients {USER} does not own");
+            }
+        }
+    }
+
     for (i, kind) in Kind::ALL.into_iter().enumerate() {
-        let warm = paths(kind, WARM_UP, own_ids, &cursors, 1_000 + i as u64);
-        run_block(&http, &warm, s.concurrency, &mut Samples::default()).await;
+        let warm = paths(kind, WARM_UP, own_ids, &cursors, search, 1_000 + i as u64);
+        run_block(
+            as_who(kind.who()),
+            &warm,
+            s.concurrency,
+            &mut Samples::default(),
+        )
+        .await;
     }
 
     let planned: Vec<Vec<String>> = Kind::ALL
         .into_iter()
         .enumerate()
-        .map(|(i, kind)| paths(kind, s.requests, own_ids, &cursors, 2_000 + i as u64))
+        .map(|(i, kind)| {
+            paths(
+                kind,
+                s.requests,
+                own_ids,
+                &cursors,
+                search,
+                2_000 + i as u64,
+            )
+        })
         .collect();
     let mut samples: Vec<Samples> = Kind::ALL.iter().map(|_| Samples::default()).collect();
     let rounds = s.requests.div_ceil(BLOCK);
@@ -568,7 +758,7 @@ async fn measure(
         let range = round * BLOCK..((round + 1) * BLOCK).min(s.requests);
         for k in order {
             run_block(
-                &http,
+                as_who(Kind::ALL[k].who()),
                 &planned[k][range.clone()],
                 s.concurrency,
                 &mut samples[k],
@@ -613,7 +803,7 @@ struct Measured {
 fn print_reports(reports: &[Report], s: &Settings) {
     println!();
     println!(
-        "## HTTP benchmark: guarded vs baseline ({} requests per workload, {} connections)",
+        "## HTTP benchmark: guarded vs baseline, and search ({} requests per workload, {} connections)",
         s.requests, s.concurrency
     );
     for r in reports {
@@ -661,20 +851,32 @@ fn print_reports(reports: &[Report], s: &Settings) {
                 "card read, audit on / audit off",
             ),
         ] {
-            let find = |k: Kind| {
-                r.measured
-                    .samples
-                    .iter()
-                    .find(|(x, _)| *x == k)
-                    .map(|(_, s)| s)
-            };
-            if let (Some(g), Some(b)) = (find(guarded), find(baseline)) {
+            if let (Some(g), Some(b)) = (r.samples_of(guarded), r.samples_of(baseline)) {
                 println!(
                     "| {label} | {:.2}× | {:.2}× | {:.2}× |",
                     ms(g.percentile(50.0)) / ms(b.percentile(50.0)).max(1e-9),
                     ms(g.percentile(99.0)) / ms(b.percentile(99.0)).max(1e-9),
                     g.per_second() / b.per_second().max(1e-9)
                 );
+            }
+        }
+        println!();
+        println!("| search / list page, baseline | p50 | p99 | req/s |");
+        println!("|---|---:|---:|---:|");
+        if let Some(b) = r.samples_of(Kind::ListBaseline) {
+            for kind in Kind::ALL
+                .into_iter()
+                .filter(|k| matches!(k, Kind::Search(..)))
+            {
+                if let Some(g) = r.samples_of(kind) {
+                    println!(
+                        "| {} | {:.2}× | {:.2}× | {:.2}× |",
+                        kind.label(),
+                        ms(g.percentile(50.0)) / ms(b.percentile(50.0)).max(1e-9),
+                        ms(g.percentile(99.0)) / ms(b.percentile(99.0)).max(1e-9),
+                        g.per_second() / b.per_second().max(1e-9)
+                    );
+                }
             }
         }
         println!();

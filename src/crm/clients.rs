@@ -208,8 +208,32 @@ enum Part<'a> {
     Team(&'a str),
 }
 
+/// How SQLite finds a search's page. PostgreSQL plans this itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SearchPlan {
+    /// Few matches in the whole base: fetch them all and sort.
+    FromMatches,
+    /// Walk the scope's index newest first; each row is looked up in the match
+    /// set, read once from FTS5 into memory.
+    WalkMatchSet,
+    /// Walk the scope's index newest first; FTS5 is asked about each row. Only
+    /// for terms its prefix index answers directly (one or two characters), where
+    /// a question costs microseconds; longer prefixes would be expanded anew for
+    /// every row.
+    WalkProbing,
+    /// PostgreSQL, or no search.
+    Planner,
+}
+
 /// Matches up to which a search drives the query on SQLite.
 const SELECTIVE_MATCHES: i64 = 2000;
+/// Matches beyond which a short search asks FTS5 row by row instead of reading
+/// the match set: then the walk meets a match every few rows, while the set would
+/// be read whole (a million entries for a single digit at a million clients).
+const DENSE_MATCHES: i64 = 50_000;
+/// Terms of up to this many characters are answered by the FTS5 prefix index
+/// (`prefix = '1 2'` in the migrations).
+const PREFIX_INDEXED_CHARS: usize = 2;
 
 #[derive(QueryableByName)]
 struct Count {
@@ -217,35 +241,62 @@ struct Count {
     n: i64,
 }
 
-/// Whether a search matches few clients in the whole base. SQLite otherwise walks
-/// the scope's index in time order and probes the match set, which reads a whole
-/// scope when the matches are rare (seconds at a million clients); with few
-/// matches it is cheaper to fetch them and sort. PostgreSQL plans this itself.
-fn selective_search(conn: &mut DbConn, terms: &[String]) -> Result<bool, CrmError> {
+/// Picks the plan from how many clients in the whole base match (counted up to a
+/// bound). Walking the scope's index newest first reads about
+/// `page / share of matches` index entries: few when matches are common, the
+/// whole scope when they are rare (seconds at a million clients), so rare matches
+/// are fetched and sorted instead. SQLite, left to itself, drives every search
+/// from the match set, which on a cold cache reads one table page per match: 8.8
+/// s for a two-letter prefix over a million clients.
+fn search_plan(conn: &mut DbConn, terms: &[String]) -> Result<SearchPlan, CrmError> {
     let DbConn::Sqlite(c) = conn else {
-        return Ok(false);
+        return Ok(SearchPlan::Planner);
+    };
+    if terms.is_empty() {
+        return Ok(SearchPlan::Planner);
+    }
+    let short = terms
+        .iter()
+        .all(|t| t.chars().count() <= PREFIX_INDEXED_CHARS);
+    let bound = if short {
+        DENSE_MATCHES
+    } else {
+        SELECTIVE_MATCHES
     };
     let rows: Vec<Count> = diesel::sql_query(
         "SELECT count(*) AS n FROM (SELECT rowid FROM clients_fts WHERE clients_fts MATCH ? LIMIT ?)",
     )
     .bind::<Text, _>(search::fts5_query(terms))
-    .bind::<diesel::sql_types::BigInt, _>(SELECTIVE_MATCHES + 1)
+    .bind::<diesel::sql_types::BigInt, _>(bound + 1)
     .load(c)?;
-    Ok(rows.first().is_some_and(|r| r.n <= SELECTIVE_MATCHES))
+    Ok(plan_for(rows.first().map_or(0, |r| r.n), short))
+}
+
+/// The plan for `matches` (counted up to the bound), `short` when every term is
+/// answered by the prefix index.
+fn plan_for(matches: i64, short: bool) -> SearchPlan {
+    if matches <= SELECTIVE_MATCHES {
+        SearchPlan::FromMatches
+    } else if short && matches > DENSE_MATCHES {
+        SearchPlan::WalkProbing
+    } else {
+        SearchPlan::WalkMatchSet
+    }
 }
 
 /// Up to `fetch` rows of one slice of the caller's scope, filtered and in keyset order.
 fn page_query(
     conn: &mut DbConn,
     query: &ListQuery,
+    search: &(Vec<String>, SearchPlan),
     deleted: bool,
     cursor: Option<(NaiveDateTime, String)>,
     part: Part<'_>,
     fetch: i64,
 ) -> Result<Vec<ClientRow>, CrmError> {
     let backend = conn.backend();
-    let terms = query.q.as_deref().map(search::terms).unwrap_or_default();
-    let drive_from_search = !terms.is_empty() && selective_search(conn, &terms)?;
+    let (terms, plan) = (&search.0, search.1);
+    let drive_from_search = plan == SearchPlan::FromMatches;
     let mut q = clients::table.select(ClientRow::as_select()).into_boxed();
     q = if deleted {
         q.filter(clients::deleted_at.is_not_null())
@@ -255,7 +306,7 @@ fn page_query(
     q = match part {
         Part::All => q,
         // `+column` keeps SQLite from walking the scope's index when a selective
-        // search should drive the query instead (see `selective_search`).
+        // search should drive the query instead (see `search_plan`).
         Part::Owner(owner) if drive_from_search => {
             q.filter(sql::<Bool>("+clients.owner_id = ").bind::<Text, _>(owner.to_string()))
         }
@@ -284,18 +335,33 @@ fn page_query(
         );
     }
     if !terms.is_empty() {
-        q = match backend {
-            Backend::Sqlite => q.filter(
+        let fts = search::fts5_query(terms);
+        q = match (backend, plan) {
+            (Backend::Postgres, _) => q.filter(
+                sql::<Bool>("clients.search_tsv @@ to_tsquery('simple', ")
+                    .bind::<Text, _>(search::tsquery(terms))
+                    .sql(")"),
+            ),
+            (_, SearchPlan::WalkProbing) => q.filter(
+                sql::<Bool>("EXISTS (SELECT 1 FROM clients_fts WHERE clients_fts MATCH ")
+                    .bind::<Text, _>(fts)
+                    .sql(" AND clients_fts.rowid = clients.pk)"),
+            ),
+            // `+clients.pk` keeps SQLite from driving the query from the match
+            // set (one table read per match) when the walk should drive it.
+            (_, SearchPlan::WalkMatchSet) => q.filter(
+                sql::<Bool>(
+                    "+clients.pk IN (SELECT rowid FROM clients_fts WHERE clients_fts MATCH ",
+                )
+                .bind::<Text, _>(fts)
+                .sql(")"),
+            ),
+            _ => q.filter(
                 sql::<Bool>(
                     "clients.pk IN (SELECT rowid FROM clients_fts WHERE clients_fts MATCH ",
                 )
-                .bind::<Text, _>(search::fts5_query(&terms))
+                .bind::<Text, _>(fts)
                 .sql(")"),
-            ),
-            Backend::Postgres => q.filter(
-                sql::<Bool>("clients.search_tsv @@ to_tsquery('simple', ")
-                    .bind::<Text, _>(search::tsquery(&terms))
-                    .sql(")"),
             ),
         };
     }
@@ -336,17 +402,27 @@ pub fn list(
         None => None,
     };
     let fetch = i64::from(limit) + 1;
+    let terms = query.q.as_deref().map(search::terms).unwrap_or_default();
+    let plan = search_plan(conn, &terms)?;
+    let search = (terms, plan);
     let mut rows: Vec<ClientRow> = match scope.filter() {
-        Filter::OwnedBy(owner) => {
-            page_query(conn, query, deleted, cursor, Part::Owner(owner), fetch)?
-        }
-        Filter::Everything => page_query(conn, query, deleted, cursor, Part::All, fetch)?,
+        Filter::OwnedBy(owner) => page_query(
+            conn,
+            query,
+            &search,
+            deleted,
+            cursor,
+            Part::Owner(owner),
+            fetch,
+        )?,
+        Filter::Everything => page_query(conn, query, &search, deleted, cursor, Part::All, fetch)?,
         // "Team OR owned by me" as one query makes both engines sort the whole
         // team; two index-ordered queries merged here read only what the page needs.
         Filter::TeamOrOwnedBy { team, owner } => {
             let mut merged = page_query(
                 conn,
                 query,
+                &search,
                 deleted,
                 cursor.clone(),
                 Part::Team(team),
@@ -355,6 +431,7 @@ pub fn list(
             merged.extend(page_query(
                 conn,
                 query,
+                &search,
                 deleted,
                 cursor,
                 Part::Owner(owner),
@@ -925,4 +1002,135 @@ pub fn first_contacts(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+    use secrecy::SecretString;
+
+    /// Every row one plan returns for `q`, `page` rows at a time.
+    fn all_pages(conn: &mut DbConn, q: &str, plan: SearchPlan, owner: Option<&str>) -> Vec<String> {
+        const PAGE: i64 = 7;
+        let query = ListQuery {
+            q: Some(q.to_string()),
+            ..ListQuery::default()
+        };
+        let search = (search::terms(q), plan);
+        let mut ids = Vec::new();
+        let mut cursor = None;
+        loop {
+            let part = owner.map_or(Part::All, Part::Owner);
+            let rows = page_query(conn, &query, &search, false, cursor, part, PAGE).expect("page");
+            cursor = rows.last().map(|r| (r.created_at, r.id.clone()));
+            let full = rows.len() as i64 == PAGE;
+            ids.extend(rows.into_iter().map(|r| r.id));
+            if !full {
+                return ids;
+            }
+        }
+    }
+
+    #[test]
+    fn plans_follow_the_number_of_matches() {
+        assert_eq!(plan_for(0, true), SearchPlan::FromMatches);
+        assert_eq!(plan_for(SELECTIVE_MATCHES, false), SearchPlan::FromMatches);
+        assert_eq!(
+            plan_for(SELECTIVE_MATCHES + 1, false),
+            SearchPlan::WalkMatchSet
+        );
+        assert_eq!(plan_for(DENSE_MATCHES + 1, false), SearchPlan::WalkMatchSet);
+        assert_eq!(plan_for(DENSE_MATCHES, true), SearchPlan::WalkMatchSet);
+        assert_eq!(plan_for(DENSE_MATCHES + 1, true), SearchPlan::WalkProbing);
+    }
+
+    /// The plans differ in how SQLite finds a page, never in what it holds: each
+    /// pages through the same clients in the same order as the index's match set
+    /// filtered from the full list.
+    #[test]
+    fn every_search_plan_returns_the_same_pages() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("search.db").display());
+        let store = Store::open(&SecretString::from(url), 1).expect("store");
+        let env = Env::system();
+        crate::demo::load(
+            &store,
+            &env,
+            300,
+            11,
+            &SecretString::from("demo-password-123".to_string()),
+        )
+        .expect("demo");
+        let mut guard = store.conn().expect("conn");
+        let conn: &mut DbConn = &mut guard;
+        let owner: String = clients::table
+            .filter(clients::owner_id.is_not_null())
+            .select(clients::owner_id.assume_not_null())
+            .first(conn)
+            .expect("an owner");
+        let newest_first: Vec<(String, i64, Option<String>)> = clients::table
+            .filter(clients::deleted_at.is_null())
+            .order((clients::created_at.desc(), clients::id.desc()))
+            .select((
+                clients::id,
+                sql::<diesel::sql_types::BigInt>("pk"),
+                clients::owner_id,
+            ))
+            .load(conn)
+            .expect("clients");
+        for q in [
+            "a",
+            "Ağ",
+            "AĞ",
+            "ag",
+            "ნ",
+            "ნი",
+            "م",
+            "ال",
+            "И",
+            "ив",
+            "oʻ",
+            "Mə",
+            "9",
+            "99",
+            "ka m",
+            "ağ karim",
+            "karimov",
+        ] {
+            #[derive(QueryableByName)]
+            struct Pk {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                rowid: i64,
+            }
+            let matched: std::collections::HashSet<i64> =
+                diesel::sql_query("SELECT rowid FROM clients_fts WHERE clients_fts MATCH ?")
+                    .bind::<Text, _>(search::fts5_query(&search::terms(q)))
+                    .load::<Pk>(conn)
+                    .expect("matches")
+                    .into_iter()
+                    .map(|r| r.rowid)
+                    .collect();
+            for scope_owner in [None, Some(owner.as_str())] {
+                let want: Vec<String> = newest_first
+                    .iter()
+                    .filter(|(_, pk, o)| {
+                        matched.contains(pk) && scope_owner.is_none_or(|s| o.as_deref() == Some(s))
+                    })
+                    .map(|(id, _, _)| id.clone())
+                    .collect();
+                for plan in [
+                    SearchPlan::FromMatches,
+                    SearchPlan::WalkMatchSet,
+                    SearchPlan::WalkProbing,
+                ] {
+                    assert_eq!(
+                        all_pages(conn, q, plan, scope_owner),
+                        want,
+                        "{q:?} with {plan:?}, owner {scope_owner:?}"
+                    );
+                }
+            }
+        }
+    }
 }

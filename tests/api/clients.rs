@@ -382,3 +382,185 @@ async fn audit_events_cannot_be_edited_or_deleted() {
             .is_err()
     );
 }
+
+/// Every page of `/api/v1/clients?q=…`, `limit` at a time, following the cursor.
+async fn search_pages(c: &crate::support::Client, q: &str, limit: u32) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!("/api/v1/clients?limit={limit}&q={}", urlencoding::encode(q));
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let (st, page) = c.get(&path).await;
+        assert_eq!(st, StatusCode::OK, "{path}: {page}");
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= limit as usize);
+        ids.extend(items.iter().map(|i| i["id"].as_str().unwrap().to_string()));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => return ids,
+        }
+    }
+}
+
+/// One- and two-letter prefixes in the scripts clients write their names in, with
+/// case folded, and (on SQLite, whose index folds them) diacritics too.
+#[tokio::test]
+async fn short_prefixes_in_every_script() {
+    // Many list pages a minute: the detection would ask for a key.
+    let s = TestServer::start_with(crate::support::Options {
+        tweak: Some(|c| c.detection.enabled = false),
+        ..Default::default()
+    });
+    s.add_user("sales.n1", Role::Sales, Some("north"));
+    let c = s.login("sales.n1").await;
+    let names = [
+        "Ağabəy Əliyev",
+        "AĞAYEVA Leyla",
+        "Agnès Müller",
+        "ნინო ბერიძე",
+        "ნათია ლომიძე",
+        "محمد الهاشمي",
+        "مريم المنصوري",
+        "Иван Петров",
+        "Ирина Иванова",
+        "Oʻtkir Yoʻldoshev",
+        "Oʻgʻiloy Karimova",
+        "Şəhla Məmmədova",
+        "Məmməd Quliyev",
+    ];
+    let mut id_of = std::collections::HashMap::new();
+    for name in names {
+        id_of.insert(name, c.create_client(json!({ "name": name })).await);
+    }
+    let postgres = s.db.is_postgres();
+    let mut cases: Vec<(&str, Vec<&str>)> = vec![
+        ("ნ", vec!["ნინო ბერიძე", "ნათია ლომიძე"]),
+        ("ნი", vec!["ნინო ბერიძე"]),
+        ("ბე", vec!["ნინო ბერიძე"]),
+        ("م", vec!["محمد الهاشمي", "مريم المنصوري"]),
+        ("ال", vec!["محمد الهاشمي", "مريم المنصوري"]),
+        ("И", vec!["Иван Петров", "Ирина Иванова"]),
+        ("ив", vec!["Иван Петров", "Ирина Иванова"]),
+        ("ПЕ", vec!["Иван Петров"]),
+        ("oʻ", vec!["Oʻtkir Yoʻldoshev", "Oʻgʻiloy Karimova"]),
+        ("YOʻ", vec!["Oʻtkir Yoʻldoshev"]),
+        ("mə", vec!["Şəhla Məmmədova", "Məmməd Quliyev"]),
+        ("ŞƏ", vec!["Şəhla Məmmədova"]),
+        (
+            "m",
+            vec!["Şəhla Məmmədova", "Məmməd Quliyev", "Agnès Müller"],
+        ),
+        ("ağ ə", vec!["Ağabəy Əliyev"]),
+    ];
+    if postgres {
+        // 'simple' keeps diacritics: "ag" is not "ağ" there (as before).
+        cases.push(("ag", vec!["Agnès Müller"]));
+        cases.push(("ağ", vec!["Ağabəy Əliyev", "AĞAYEVA Leyla"]));
+        cases.push(("AĞ", vec!["Ağabəy Əliyev", "AĞAYEVA Leyla"]));
+    } else {
+        // SQLite's index folds diacritics on both sides: "ağ" is "ag".
+        let ag = vec!["Ağabəy Əliyev", "AĞAYEVA Leyla", "Agnès Müller"];
+        cases.push(("ag", ag.clone()));
+        cases.push(("ağ", ag.clone()));
+        cases.push(("AĞ", ag));
+        cases.push(("mu", vec!["Agnès Müller"]));
+    }
+    // Newest first: the reverse of the order they were made in.
+    let newest_first: Vec<&str> = names.iter().rev().copied().collect();
+    for (q, want) in cases {
+        let want: Vec<String> = newest_first
+            .iter()
+            .filter(|n| want.contains(n))
+            .map(|n| id_of[n].clone())
+            .collect();
+        for limit in [1, 2, 25] {
+            assert_eq!(
+                search_pages(&c, q, limit).await,
+                want,
+                "{q:?}, {limit} a page"
+            );
+        }
+    }
+}
+
+/// Over a demo base (many matches, names in every script), a short search pages
+/// through exactly the clients the index matches, newest first, each once, for an
+/// owner (the whole base) and for a salesperson (own clients only).
+#[tokio::test]
+async fn short_prefix_pages_match_the_index() {
+    use diesel::prelude::*;
+    use diesel::sql_types::Text;
+    use holdfast::store::DbConn;
+
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = Text)]
+        id: String,
+    }
+
+    let s = TestServer::start();
+    holdfast::demo::load(
+        &s.store,
+        &s.env,
+        400,
+        11,
+        &secrecy::SecretString::from(crate::support::PASSWORD.to_string()),
+    )
+    .unwrap();
+    s.add_user("boss", Role::Owner, None);
+    let owner = s.login_elevated("boss").await;
+    let sales = s.login("sales.north.1").await;
+    let sales_id = sales.get("/api/v1/session").await.1["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut longest = 0;
+    for q in ["a", "Ağ", "ნ", "ال", "Ив", "Mə", "9", "99", "ka m"] {
+        let terms = holdfast::crm::search::terms(q);
+        let mut conn = s.store.conn().unwrap();
+        let conn: &mut DbConn = &mut conn;
+        let (matches, arg) = if s.db.is_postgres() {
+            (
+                "search_tsv @@ to_tsquery('simple', $1)",
+                holdfast::crm::search::tsquery(&terms),
+            )
+        } else {
+            (
+                "pk IN (SELECT rowid FROM clients_fts WHERE clients_fts MATCH $1)",
+                holdfast::crm::search::fts5_query(&terms),
+            )
+        };
+        let reference = |conn: &mut DbConn, owner: Option<&str>| -> Vec<String> {
+            let sql = format!(
+                "SELECT id FROM clients WHERE deleted_at IS NULL AND {matches} {} \
+                 ORDER BY created_at DESC, id DESC",
+                if owner.is_some() {
+                    "AND owner_id = $2"
+                } else {
+                    "AND $2 IS NULL"
+                }
+            );
+            diesel::sql_query(sql)
+                .bind::<Text, _>(arg.clone())
+                .bind::<diesel::sql_types::Nullable<Text>, _>(owner.map(str::to_string))
+                .load::<Id>(conn)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id)
+                .collect()
+        };
+        let everyone = reference(conn, None);
+        let own = reference(conn, Some(&sales_id));
+        assert!(!everyone.is_empty(), "{q:?} matches no demo client");
+        longest = longest.max(everyone.len());
+        assert_eq!(
+            search_pages(&owner, q, 25).await,
+            everyone,
+            "{q:?} as the owner"
+        );
+        assert_eq!(search_pages(&sales, q, 25).await, own, "{q:?} as sales");
+    }
+    assert!(longest > 50, "some search spans several pages");
+}
