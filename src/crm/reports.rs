@@ -633,6 +633,15 @@ pub fn funnel(conn: &mut DbConn, scope: &Scope, period: &Period) -> Result<Funne
 }
 
 impl Sql {
+    /// Pins SQLite to `index` where, without statistics, it picks a worse one
+    /// (PostgreSQL plans from its statistics and has no such clause).
+    fn indexed_by(&mut self, index: &str) -> &mut Sql {
+        match self.backend {
+            Backend::Sqlite => self.push(&format!(" INDEXED BY {index}")),
+            Backend::Postgres => self,
+        }
+    }
+
     /// Joins the clients as `c` when the scope needs their owner or team
     /// (`col` names the records' client id); see `in_reach`.
     fn join_clients_for(&mut self, scope: &Scope, col: &str) -> &mut Sql {
@@ -1307,18 +1316,20 @@ pub fn at_risk(
         // found through their own indexes, and the only ones that sort above a
         // client flagged for silence alone.
         let troubled = |q: &mut Sql| {
-            q.push(
-                "SELECT i.client_id FROM invoices i WHERE i.state = 'sent' AND i.kind = 'invoice' \
-                 AND i.total_e4 + i.credited_e4 - i.paid_e4 > 0 AND i.due_on < ",
-            )
-            .bind(Param::Day(due_before))
-            .push(
-                " UNION SELECT t.client_id FROM timeline_entries t \
+            q.push("SELECT i.client_id FROM invoices i")
+                .indexed_by("invoices_open")
+                .push(
+                    " WHERE i.state = 'sent' AND i.kind = 'invoice' \
+                     AND i.total_e4 + i.credited_e4 - i.paid_e4 > 0 AND i.due_on < ",
+                )
+                .bind(Param::Day(due_before))
+                .push(
+                    " UNION SELECT t.client_id FROM timeline_entries t \
                  WHERE t.kind = 'call' AND lower(t.call_outcome) = ",
-            )
-            .bind(Param::Text(outcome.clone()))
-            .push(" AND t.occurred_at >= ")
-            .bind(Param::Ts(complaints_since));
+                )
+                .bind(Param::Text(outcome.clone()))
+                .push(" AND t.occurred_at >= ")
+                .bind(Param::Ts(complaints_since));
         };
         let mut q = Sql::new(conn.backend());
         q.push(
@@ -1326,7 +1337,13 @@ pub fn at_risk(
              x.complaints AS complaints, x.last_contact AS last_contact, x.created_at AS created_at, \
              x.overdue AS overdue FROM (SELECT c.id AS id, c.name AS name, c.owner_id AS owner_id, \
              c.team_id AS team_id, c.created_at AS created_at, c.last_contact_at AS last_contact, \
-             (SELECT COUNT(*) FROM timeline_entries t WHERE t.client_id = c.id AND t.kind = 'call' \
+             (SELECT COUNT(*) FROM timeline_entries t",
+        )
+        // Per client: through its own timeline, not every complaint of the
+        // window (SQLite prefers the outcome index here, and is quadratic).
+        .indexed_by("timeline_client")
+        .push(
+            " WHERE t.client_id = c.id AND t.kind = 'call' \
               AND lower(t.call_outcome) = ",
         )
         .bind(Param::Text(outcome.clone()))
