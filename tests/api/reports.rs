@@ -910,3 +910,32 @@ async fn clients_at_risk_rank_troubled_clients_before_quiet_ones() {
     assert_eq!(r["clients"], json!([]), "{r}");
     let _ = (&w.s1, &w.c3);
 }
+
+#[tokio::test]
+async fn a_deleted_clients_records_leave_every_report() {
+    let w = world().await;
+    let o = w.s.login_elevated("r.owner").await;
+    let (_, r) = o.get(&format!("/api/v1/reports/funnel?{JUNE}")).await;
+    assert_eq!(r["total"]["deals"], 6, "{r}");
+    let (st, e) = o.delete(&format!("/api/v1/clients/{}", w.c1)).await;
+    assert!(st.is_success(), "{e}");
+
+    // c1 carried n1's four June deals, both open invoices and the complaints.
+    let (_, r) = o.get(&format!("/api/v1/reports/funnel?{JUNE}")).await;
+    assert_eq!(r["total"]["deals"], 2, "{r}");
+    let a = w.s.login("r.nino").await;
+    let (st, r) = a
+        .get("/api/v1/reports/revenue?from=2026-05-01&to=2026-06-30")
+        .await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    assert_eq!(r["open"], json!([]), "{r}");
+    assert_eq!(r["totals"], json!([]), "{r}");
+    let (_, r) = o.get("/api/v1/reports/at-risk").await;
+    let ids: Vec<&str> = r["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [w.c2.as_str()], "{r}");
+}
