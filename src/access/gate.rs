@@ -357,54 +357,65 @@ impl Gate {
     {
         let env = self.env.clone();
         let tx_meta = meta.clone();
+        let audit_meta = meta.clone();
+        let audit = self.audit.clone();
         let region = self.phone_region.clone();
         let watched_actor = scope.actor().cloned();
-        let (result, pending) = self
+        let result = self
             .store
-            .run(move |conn| {
-                let ctx = Ctx {
-                    env: &env,
-                    phone_region: region.as_deref(),
-                };
-                let outcome = match mode {
-                    Mode::Read => f(conn, ctx, &scope).map_err(Failure::Crm),
-                    Mode::Write => write_tx(conn, |conn| -> Result<Touched<T>, Failure> {
-                        let t = f(conn, ctx, &scope)?;
-                        let ev = success_event(event, kind, &scope, &t);
-                        // Recorded with the decoy tripwire (gate_alerts).
-                        gate_alerts::record_watched(conn, &env, &tx_meta, &ev)
-                            .map_err(Failure::Audit)?;
-                        Ok(t)
-                    }),
-                };
-                Ok::<_, GateError>(match outcome {
-                    Ok(t) => {
-                        let mut pending =
-                            (mode == Mode::Read).then(|| success_event(event, kind, &scope, &t));
-                        // A read that touched a decoy is recorded at once, with its alert.
-                        if let Some(ev) = &pending {
-                            match gate_alerts::read_tripped(conn, &env, &tx_meta, ev) {
-                                Ok(true) => pending = None,
-                                Ok(false) => {}
-                                Err(e) => return Ok((Err(GateError::AuditUnavailable(e)), None)),
+            .run_then(
+                move |conn| {
+                    let ctx = Ctx {
+                        env: &env,
+                        phone_region: region.as_deref(),
+                    };
+                    let outcome = match mode {
+                        Mode::Read => f(conn, ctx, &scope).map_err(Failure::Crm),
+                        Mode::Write => write_tx(conn, |conn| -> Result<Touched<T>, Failure> {
+                            let t = f(conn, ctx, &scope)?;
+                            let ev = success_event(event, kind, &scope, &t);
+                            // Recorded with the decoy tripwire (gate_alerts).
+                            gate_alerts::record_watched(conn, &env, &tx_meta, &ev)
+                                .map_err(Failure::Audit)?;
+                            Ok(t)
+                        }),
+                    };
+                    Ok::<_, GateError>(match outcome {
+                        Ok(t) => {
+                            let mut pending = (mode == Mode::Read)
+                                .then(|| success_event(event, kind, &scope, &t));
+                            // A read that touched a decoy is recorded at once, with its alert.
+                            if let Some(ev) = &pending {
+                                match gate_alerts::read_tripped(conn, &env, &tx_meta, ev) {
+                                    Ok(true) => pending = None,
+                                    Ok(false) => {}
+                                    Err(e) => {
+                                        return Ok((Err(GateError::AuditUnavailable(e)), None));
+                                    }
+                                }
                             }
+                            (Ok(t.value), pending)
                         }
-                        (Ok(t.value), pending)
+                        Err(Failure::Audit(e)) => (Err(GateError::AuditUnavailable(e)), None),
+                        Err(Failure::Crm(e)) => {
+                            let ev = failure_event(event, kind, &scope, target, &e);
+                            (Err(GateError::from(e)), Some(ev))
+                        }
+                    })
+                },
+                // The read's connection is back in the pool. Its event is appended
+                // from this same thread, and the data leaves only once it is
+                // committed.
+                move |(result, pending)| {
+                    if let Some(ev) = pending {
+                        audit
+                            .record_blocking(&audit_meta, &ev)
+                            .map_err(GateError::AuditUnavailable)?;
                     }
-                    Err(Failure::Audit(e)) => (Err(GateError::AuditUnavailable(e)), None),
-                    Err(Failure::Crm(e)) => {
-                        let ev = failure_event(event, kind, &scope, target, &e);
-                        (Err(GateError::from(e)), Some(ev))
-                    }
-                })
-            })
+                    Ok(result)
+                },
+            )
             .await?;
-        if let Some(ev) = pending {
-            self.audit
-                .record(meta, &ev)
-                .await
-                .map_err(GateError::AuditUnavailable)?;
-        }
         if let Some(actor) = &watched_actor {
             self.watch(actor, meta).await;
         }

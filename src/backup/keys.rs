@@ -98,10 +98,14 @@ pub fn recipients(list: &[String]) -> Result<Recipients, BackupError> {
 
 pub type Identities = Vec<Box<dyn age::Identity + Send + Sync>>;
 
-/// Reads an age identity file (age-keygen output, or plugin identities).
+/// Reads an age identity file (age-keygen output, or plugin identities). It is
+/// read on the console by the person who verifies or restores: a plugin
+/// identity (a YubiKey) asks them on the terminal for its PIN or a touch. With
+/// no terminal (a scheduled drill) the plugin is told so and fails clearly.
 pub fn identities(path: &Path) -> Result<Identities, BackupError> {
     let file = age::IdentityFile::from_file(path.display().to_string())
-        .map_err(|e| BackupError::Keys(format!("identity file {}: {e}", path.display())))?;
+        .map_err(|e| BackupError::Keys(format!("identity file {}: {e}", path.display())))?
+        .with_callbacks(age::cli_common::UiCallbacks);
     let ids = file
         .into_identities()
         .map_err(|e| BackupError::Keys(format!("identity file {}: {e}", path.display())))?;

@@ -338,9 +338,9 @@ fn page_query(
         let fts = search::fts5_query(terms);
         q = match (backend, plan) {
             (Backend::Postgres, _) => q.filter(
-                sql::<Bool>("clients.search_tsv @@ to_tsquery('simple', ")
+                sql::<Bool>(search::PG_MATCH_OPEN)
                     .bind::<Text, _>(search::tsquery(terms))
-                    .sql(")"),
+                    .sql(search::PG_MATCH_CLOSE),
             ),
             (_, SearchPlan::WalkProbing) => q.filter(
                 sql::<Bool>("EXISTS (SELECT 1 FROM clients_fts WHERE clients_fts MATCH ")

@@ -721,9 +721,9 @@ fn match_name(
                 .sql(")"),
         ),
         Backend::Postgres => q.filter(
-            sql::<Bool>("clients.search_tsv @@ to_tsquery('simple', ")
+            sql::<Bool>(search::PG_MATCH_OPEN)
                 .bind::<Text, _>(search::tsquery(&terms))
-                .sql(")"),
+                .sql(search::PG_MATCH_CLOSE),
         ),
     };
     let found: Vec<(String, String, Option<String>, Option<String>)> =

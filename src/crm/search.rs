@@ -57,6 +57,12 @@ pub fn fts5_query(terms: &[String]) -> String {
         .join(" ")
 }
 
+/// PostgreSQL's match of `clients` against a [`tsquery`] string bound between
+/// the two halves. The query is folded like the indexed text (`holdfast_fold`,
+/// migration `search_fold`: Latin diacritics ignored, as FTS5 does).
+pub const PG_MATCH_OPEN: &str = "clients.search_tsv @@ to_tsquery('simple', holdfast_fold(";
+pub const PG_MATCH_CLOSE: &str = "))";
+
 /// `to_tsquery('simple', …)` expression: every term as a quoted prefix.
 pub fn tsquery(terms: &[String]) -> String {
     terms

@@ -194,10 +194,27 @@ impl Store {
         E: From<StoreError> + Send + 'static,
         F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
     {
+        self.run_then(f, Ok).await
+    }
+
+    /// `run`, then `then` on the same blocking thread after the connection is
+    /// back in the pool: for work that may wait (the audit append) without
+    /// holding a pooled connection, and without a hand-over to another thread.
+    pub async fn run_then<A, T, E, F, G>(&self, f: F, then: G) -> Result<T, E>
+    where
+        A: Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<A, E> + Send + 'static,
+        G: FnOnce(A) -> Result<T, E> + Send + 'static,
+    {
         let pool = self.pool.clone();
         match tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(StoreError::from)?;
-            f(&mut conn)
+            let done = {
+                let mut conn = pool.get().map_err(StoreError::from)?;
+                f(&mut conn)?
+            };
+            then(done)
         })
         .await
         {
