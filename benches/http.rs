@@ -51,14 +51,14 @@ use secrecy::SecretString;
 
 use holdfast::clock::Env;
 use holdfast::config::Config;
-use holdfast::identity::Role;
-use holdfast::identity::users::NewUser;
 use holdfast::store::Store;
 use holdfast::store::schema::{client_contacts, clients, users};
 use holdfast::web::{self, AppState};
 
 #[path = "support/fresh_pg.rs"]
 mod fresh_pg;
+#[path = "support/owner.rs"]
+mod owner;
 use fresh_pg::FreshPg;
 
 const SEED: u64 = 7;
@@ -403,24 +403,7 @@ fn search_inputs(
 ) -> anyhow::Result<SearchInputs> {
     let mut conn = store.conn()?;
     let conn: &mut holdfast::store::DbConn = &mut conn;
-    let have_owner: i64 = users::table
-        .filter(users::username.eq(OWNER))
-        .count()
-        .get_result(conn)?;
-    if have_owner == 0 {
-        holdfast::identity::users::add(
-            conn,
-            env,
-            NewUser {
-                username: OWNER.into(),
-                display_name: None,
-                role: Role::Owner,
-                team: None,
-                password: Some(password.clone()),
-            },
-        )
-        .map_err(|e| anyhow!("adding {OWNER}: {e}"))?;
-    }
+    owner::ensure_owner(conn, env, OWNER, password)?;
     let me: String = users::table
         .filter(users::username.eq(USER))
         .select(users::id)

@@ -34,7 +34,6 @@ use holdfast::audit::{AuditLog, RequestMeta};
 use holdfast::clock::Env;
 use holdfast::config::KeysConfig;
 use holdfast::crm::reports::{AtRiskQuery, PeriodInput};
-use holdfast::identity::users::{self, NewUser};
 use holdfast::identity::{Actor, Role};
 use holdfast::store::Store;
 use holdfast::store::schema::{clients, deals, invoices, users as user_rows};
@@ -42,6 +41,8 @@ use secrecy::SecretString;
 
 #[path = "support/fresh_pg.rs"]
 mod fresh_pg;
+#[path = "support/owner.rs"]
+mod owner;
 use fresh_pg::FreshPg;
 
 const SEED: u64 = 11;
@@ -194,23 +195,7 @@ async fn run(
     } else {
         eprintln!("{backend}: reusing {have} clients already in {url}");
     }
-    {
-        let mut conn = store.conn()?;
-        if actor(&store, OWNER).is_err() {
-            users::add(
-                &mut conn,
-                env,
-                NewUser {
-                    username: OWNER.into(),
-                    display_name: None,
-                    role: Role::Owner,
-                    team: None,
-                    password: Some(password.clone()),
-                },
-            )
-            .map_err(|e| anyhow!("{e}"))?;
-        }
-    }
+    owner::ensure_owner(&mut *store.conn()?, env, OWNER, &password)?;
     let rows = {
         let mut conn = store.conn()?;
         let deals: i64 = deals::table.count().get_result(&mut conn)?;

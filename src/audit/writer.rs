@@ -189,14 +189,27 @@ mod tests {
             .on("client", [format!("client-{i}")])
     }
 
-    /// Many threads at once: every event is appended exactly once, in one valid
-    /// chain, and nothing is left queued or waiting.
-    #[test]
-    fn concurrent_appends_form_one_chain() {
+    fn log_on_sqlite() -> (tempfile::TempDir, Store, AuditLog) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("w.db").display());
         let store = Store::open(&secrecy::SecretString::from(url), 0).unwrap();
         let log = AuditLog::start(store.clone(), Env::system(), ValuePolicy::Keep).unwrap();
+        (dir, store, log)
+    }
+
+    fn reads(conn: &mut DbConn) -> i64 {
+        audit_events::table
+            .filter(audit_events::action.eq("client.read"))
+            .count()
+            .get_result(conn)
+            .unwrap()
+    }
+
+    /// Many threads at once: every event is appended exactly once, in one valid
+    /// chain, and nothing is left queued or waiting.
+    #[test]
+    fn concurrent_appends_form_one_chain() {
+        let (_dir, store, log) = log_on_sqlite();
         let threads: Vec<_> = (0..8)
             .map(|t| {
                 let log = log.clone();
@@ -212,12 +225,7 @@ mod tests {
             t.join().unwrap();
         }
         let mut conn = store.conn().unwrap();
-        let n: i64 = audit_events::table
-            .filter(audit_events::action.eq("client.read"))
-            .count()
-            .get_result(&mut conn)
-            .unwrap();
-        assert_eq!(n, 400);
+        assert_eq!(reads(&mut conn), 400);
         let st = log.log.lock();
         assert!(st.queue.is_empty() && st.done.is_empty() && !st.leading);
         drop(st);
@@ -229,10 +237,7 @@ mod tests {
     /// batch connects afresh and succeeds.
     #[test]
     fn a_failed_batch_fails_its_requests_and_the_log_recovers() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("w.db").display());
-        let store = Store::open(&secrecy::SecretString::from(url), 0).unwrap();
-        let log = AuditLog::start(store.clone(), Env::system(), ValuePolicy::Keep).unwrap();
+        let (_dir, store, log) = log_on_sqlite();
         log.record_blocking(&RequestMeta::default(), &event(1))
             .unwrap();
         let mut conn = store.conn().unwrap();
@@ -248,11 +253,6 @@ mod tests {
             .unwrap();
         log.record_blocking(&RequestMeta::default(), &event(3))
             .unwrap();
-        let n: i64 = audit_events::table
-            .filter(audit_events::action.eq("client.read"))
-            .count()
-            .get_result(&mut conn)
-            .unwrap();
-        assert_eq!(n, 2);
+        assert_eq!(reads(&mut conn), 2);
     }
 }
