@@ -184,6 +184,18 @@ pub fn sweep(store: &Store, env: &Env) -> Result<Vec<Interrupted>, BackupError> 
         if !runs::mark_interrupted(&mut conn, &run.id, finished_at, &error)? {
             continue;
         }
+        if run.trigger_kind == "schedule" {
+            // The schedule's claim of this firing (made just before the run
+            // started) ends with it, so the job history does not show it running.
+            crate::store::lease::fail_unfinished(
+                &mut conn,
+                super::schedule::JOB,
+                run.started_at - Duration::minutes(5),
+                run.started_at,
+                &error,
+                now,
+            )?;
+        }
         let detail = json!({
             "backup_id": run.id,
             "trigger": run.trigger_kind,

@@ -73,6 +73,31 @@ pub fn finish_run(
     Ok(())
 }
 
+/// Ends, as failed with `note`, the unfinished runs of `job` claimed between
+/// `from` and `to`: a run whose process was found dead (its row would otherwise
+/// say "running" for ever). Returns how many rows it ended.
+pub fn fail_unfinished(
+    conn: &mut DbConn,
+    job: &str,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    note: &str,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    Ok(diesel::update(
+        job_runs::table
+            .filter(job_runs::job.eq(job))
+            .filter(job_runs::finished_at.is_null())
+            .filter(job_runs::claimed_at.between(from, to)),
+    )
+    .set((
+        job_runs::finished_at.eq(Some(now.naive_utc())),
+        job_runs::ok.eq(Some(false)),
+        job_runs::note.eq(Some(note)),
+    ))
+    .execute(conn)?)
+}
+
 /// The slot of the newest run of `job` that finished well.
 pub fn last_success(conn: &mut DbConn, job: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
     let slot: Option<NaiveDateTime> = job_runs::table

@@ -905,13 +905,27 @@ fn interrupted_runs_are_marked_on_evidence_only_across_nodes() {
         boot: "another-kernel".into(),
         ..me.clone()
     };
+    // The schedule's claim of the dead run's firing, just before it started
+    // (made before the run rows, which the server's own start-up sweep may
+    // see), and an older claim that is not that run's.
+    use holdfast::store::lease;
+    let claimed = |at: chrono::NaiveDateTime| {
+        let at = at.and_utc();
+        lease::claim_run(&mut s.store.conn().unwrap(), "backup", at, "node-a", at).unwrap()
+    };
+    assert!(claimed(t0 - chrono::Duration::seconds(1)));
+    assert!(claimed(t0 - chrono::Duration::hours(1)));
     let mut conn = s.store.conn().unwrap();
     for (id, node) in [
         ("dead-here", dead_process()),
         ("node-b", node_b),
         ("this-process", me),
     ] {
-        runs::start(&mut conn, &running_row(id, &node, t0)).unwrap();
+        let mut row = running_row(id, &node, t0);
+        if id == "dead-here" {
+            row.trigger_kind = "schedule".into();
+        }
+        runs::start(&mut conn, &row).unwrap();
     }
     // A process of this machine that is gone: marked at once (here, or by the
     // test server's own start-up sweep if that ran late), by one sweeper only.
@@ -927,6 +941,24 @@ fn interrupted_runs_are_marked_on_evidence_only_across_nodes() {
     };
     assert_eq!(state_now(&mut conn, "dead-here"), "interrupted");
     assert_eq!(state_now(&mut conn, "node-b"), "running");
+    // The dead scheduled run's claim ended as failed; the older one is untouched.
+    {
+        use diesel::prelude::*;
+        use holdfast::store::schema::job_runs;
+        let claims: Vec<(chrono::NaiveDateTime, Option<bool>, Option<String>)> = job_runs::table
+            .filter(job_runs::job.eq("backup"))
+            .order(job_runs::slot.asc())
+            .select((job_runs::slot, job_runs::ok, job_runs::note))
+            .load(&mut conn)
+            .unwrap();
+        assert_eq!(claims.len(), 2, "{claims:?}");
+        assert_eq!(claims[0].1, None, "{claims:?}");
+        assert_eq!(claims[1].1, Some(false), "{claims:?}");
+        assert!(
+            claims[1].2.as_deref().unwrap_or("").contains("interrupted"),
+            "{claims:?}"
+        );
+    }
 
     // Node b keeps beating: nine minutes apart is still alive…
     clock.advance(chrono::Duration::minutes(9));
