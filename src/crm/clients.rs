@@ -405,38 +405,17 @@ pub fn list(
     let terms = query.q.as_deref().map(search::terms).unwrap_or_default();
     let plan = search_plan(conn, &terms)?;
     let search = (terms, plan);
+    let mut page = |part: Part<'_>, cursor: Option<(NaiveDateTime, String)>| {
+        page_query(conn, query, &search, deleted, cursor, part, fetch)
+    };
     let mut rows: Vec<ClientRow> = match scope.filter() {
-        Filter::OwnedBy(owner) => page_query(
-            conn,
-            query,
-            &search,
-            deleted,
-            cursor,
-            Part::Owner(owner),
-            fetch,
-        )?,
-        Filter::Everything => page_query(conn, query, &search, deleted, cursor, Part::All, fetch)?,
+        Filter::OwnedBy(owner) => page(Part::Owner(owner), cursor)?,
+        Filter::Everything => page(Part::All, cursor)?,
         // "Team OR owned by me" as one query makes both engines sort the whole
         // team; two index-ordered queries merged here read only what the page needs.
         Filter::TeamOrOwnedBy { team, owner } => {
-            let mut merged = page_query(
-                conn,
-                query,
-                &search,
-                deleted,
-                cursor.clone(),
-                Part::Team(team),
-                fetch,
-            )?;
-            merged.extend(page_query(
-                conn,
-                query,
-                &search,
-                deleted,
-                cursor,
-                Part::Owner(owner),
-                fetch,
-            )?);
+            let mut merged = page(Part::Team(team), cursor.clone())?;
+            merged.extend(page(Part::Owner(owner), cursor)?);
             merged.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
             // A client of the team owned by the caller comes from both queries.
             merged.dedup_by(|a, b| a.id == b.id);

@@ -406,21 +406,11 @@ async fn revenue_per_month_and_currency_within_scope() {
     // across currencies.
     let ln = w.s.login("r.lead.north").await;
     let (_, r) = ln.get("/api/v1/reports/revenue").await;
-    let currencies: Vec<&str> = r["open"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["currency"].as_str().unwrap())
-        .collect();
+    let currencies = strs(&r["open"], "currency");
     assert_eq!(currencies, vec!["GEL"]);
     let o = w.s.login_elevated("r.owner").await;
     let (_, r) = o.get("/api/v1/reports/revenue").await;
-    let currencies: Vec<&str> = r["open"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["currency"].as_str().unwrap())
-        .collect();
+    let currencies = strs(&r["open"], "currency");
     assert_eq!(currencies, vec!["EUR", "GEL"]);
     assert_eq!(w.s.audit("report.revenue.read").len(), 5);
 }
@@ -815,12 +805,7 @@ async fn funnel_follows_the_board_when_an_owner_reorders_it() {
     }
     let (_, r) = a.get(&format!("/api/v1/reports/funnel?{JUNE}")).await;
     let t = &r["total"];
-    let order: Vec<&str> = t["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["code"].as_str().unwrap())
-        .collect();
+    let order = strs(&t["stages"], "code");
     assert_eq!(
         order,
         ["new", "negotiation", "qualified", "proposal"],
@@ -878,7 +863,7 @@ async fn clients_at_risk_rank_troubled_clients_before_quiet_ones() {
     let (st, r) = b.get("/api/v1/reports/at-risk").await;
     assert_eq!(st, StatusCode::OK, "{r}");
     let list = r["clients"].as_array().unwrap();
-    let ids: Vec<&str> = list.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let ids = strs(&r["clients"], "id");
     assert_eq!(ids, [w.c2.as_str(), c5.as_str()], "{r}");
     assert_eq!(list[0]["complaints"], 1);
     assert_eq!(list[0]["flags"], json!(["no_contact"]));
@@ -894,12 +879,7 @@ async fn clients_at_risk_rank_troubled_clients_before_quiet_ones() {
     // page of two still says there is more.
     let ln = w.s.login("r.lead.north").await;
     let (_, r) = ln.get("/api/v1/reports/at-risk").await;
-    let ids: Vec<&str> = r["clients"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
+    let ids = strs(&r["clients"], "id");
     assert_eq!(ids, [w.c1.as_str(), w.c2.as_str(), c5.as_str()], "{r}");
     let (_, r) = ln.get("/api/v1/reports/at-risk?limit=2").await;
     assert_eq!(r["clients"].as_array().unwrap().len(), 2, "{r}");
@@ -931,11 +911,15 @@ async fn a_deleted_clients_records_leave_every_report() {
     assert_eq!(r["open"], json!([]), "{r}");
     assert_eq!(r["totals"], json!([]), "{r}");
     let (_, r) = o.get("/api/v1/reports/at-risk").await;
-    let ids: Vec<&str> = r["clients"]
-        .as_array()
+    let ids = strs(&r["clients"], "id");
+    assert_eq!(ids, [w.c2.as_str()], "{r}");
+}
+
+/// One text field of every object in a JSON array.
+fn strs<'a>(list: &'a serde_json::Value, field: &str) -> Vec<&'a str> {
+    list.as_array()
         .unwrap()
         .iter()
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, [w.c2.as_str()], "{r}");
+        .map(|o| o[field].as_str().unwrap())
+        .collect()
 }
